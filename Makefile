@@ -1,0 +1,73 @@
+# Photoflow: `make run` serves on http://127.0.0.1:8080, `make test` runs the whole suite.
+# Both set up everything first: the virtualenv, the Python requirements and the Debian packages.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: run test lint format bench setup setup-dev system-deps test-deps migrate clean
+
+run: setup migrate
+	$(PY) serve.py run
+
+test: setup-dev test-deps
+	$(PY) -m pytest
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup migrate
+	$(PY) bench/import_bench.py
+
+migrate: setup
+	$(PY) -m photoflow db upgrade
+
+setup: system-deps $(VENV)/.requirements
+
+setup-dev: setup $(VENV)/.requirements-dev
+
+# apt_need COMMAND-OR-PATH PACKAGES: install Debian packages when missing and we are root, or stop
+# with the exact command to run.
+define apt_need
+	@if ! command -v $(1) >/dev/null 2>&1 && ! ls $(1) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(2)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+	  else \
+	    echo "Photoflow needs $(2): run  sudo apt-get install $(2)"; exit 1; \
+	  fi; \
+	fi
+endef
+
+system-deps:
+	$(call apt_need,exiftool,libimage-exiftool-perl)
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	  else echo "Photoflow needs python3-venv: run  sudo apt-get install python3-venv"; exit 1; fi; }
+
+# The tests start their own PostgreSQL server; without root they are skipped with the reason.
+test-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing postgresql"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "note: PostgreSQL tests will be skipped; to run them: sudo apt-get install postgresql"; fi; \
+	fi
+
+$(VENV)/.requirements: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.requirements-dev: requirements-dev.txt requirements.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""`python -m photoflow` runs the command line."""
+
+from photoflow.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""The datastore check: rows without files, files without rows, and leftovers of interrupted writes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from photoflow.models import File, Photo
+from photoflow.storage import DERIVATIVES, Datastore
+
+# An unreferenced file younger than this may belong to an import that has not written its rows yet.
+ORPHAN_GRACE_SECONDS = 3600
+
+
+@dataclass
+class CheckReport:
+    """What the check found; empty lists mean a healthy datastore."""
+
+    missing: list[str] = field(default_factory=list)  # rows whose file is gone
+    missing_derivatives: list[int] = field(default_factory=list)  # photo ids
+    orphans: list[str] = field(default_factory=list)  # files no row refers to
+    leftovers: list[Path] = field(default_factory=list)  # tmp/ files of writers that are gone
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not (self.missing or self.missing_derivatives or self.orphans or self.leftovers)
+
+    def lines(self) -> list[str]:
+        """A human summary, one problem a line."""
+        out = [f"row without its file: {rel}" for rel in self.missing]
+        out += [f"photo {pid} has missing derivatives (run regenerate-thumbnails --missing-only)"
+                for pid in self.missing_derivatives]  # fmt: skip
+        out += [f"file without a row: {rel}" for rel in self.orphans]
+        out += [f"leftover of an interrupted write: {p.name}" for p in self.leftovers]
+        return out
+
+
+def check_datastore(store: Datastore) -> CheckReport:
+    """Compare the rows with the files in the datastore."""
+    report = CheckReport()
+    known: set[str] = set()
+    for rel in File.select(File.path).tuples().iterator():
+        known.add(rel[0])
+        if not store.exists(rel[0]):
+            report.missing.append(rel[0])
+    shown: set[str] = set()
+    for photo_id, sha in Photo.select(Photo.id, Photo.sha256).tuples().iterator():
+        shown.add(sha)
+        if not store.has_derivatives(sha):
+            report.missing_derivatives.append(photo_id)
+    for rel in store.stored_files():
+        if rel.startswith(DERIVATIVES + "/"):
+            sha = Path(rel).name.split("-", 1)[0]
+            if sha not in shown:
+                report.orphans.append(rel)
+        elif rel not in known:
+            report.orphans.append(rel)
+    report.leftovers = store.leftovers()
+    return report
+
+
+def sweep(store: Datastore, report: CheckReport, orphans: bool = False) -> int:
+    """Remove the leftovers (and, with `orphans`, unreferenced files older than an hour); return the count."""
+    count = 0
+    for path in report.leftovers:
+        path.unlink(missing_ok=True)
+        count += 1
+    if orphans:
+        now = time.time()
+        for rel in report.orphans:
+            path = store.root / rel
+            try:
+                if now - path.stat().st_mtime < ORPHAN_GRACE_SECONDS:
+                    continue
+            except FileNotFoundError:
+                continue
+            store.remove(rel)
+            count += 1
+    return count

@@ -1,0 +1,49 @@
+"""Password hashing with argon2id, and the checks a new password must pass."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from photoflow.errors import Invalid
+
+MIN_LENGTH = 8
+MAX_LENGTH = 1024  # argon2 takes any length; a bound keeps a megabyte "password" from costing CPU
+
+# argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so an unknown name costs the same time as a wrong password.
+_DUMMY = _hasher.hash("photoflow-timing-equaliser")
+
+
+def check_new(password: str) -> None:
+    """Refuse a password that is too short, too long or blank."""
+    if not password or not password.strip():
+        raise Invalid("the password is empty")
+    if len(password) < MIN_LENGTH:
+        raise Invalid(f"the password must have at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise Invalid(f"the password must have at most {MAX_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password`."""
+    return _hasher.hash(password)
+
+
+def verify(stored: str | None, password: str) -> bool:
+    """True when `password` matches the stored hash; with no hash, spends the same time and says no."""
+    if len(password) > MAX_LENGTH:
+        password = password[:MAX_LENGTH]
+    try:
+        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when the hash was made with older parameters and should be replaced at the next login."""
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True

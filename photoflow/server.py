@@ -1,0 +1,56 @@
+"""Serving the web application with cheroot: start-up checks, then the WSGI server until a signal."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from cheroot import wsgi
+
+from photoflow.config import Config
+from photoflow.library import open_library
+from photoflow.metadata import check_exiftool
+from photoflow.web import create_app
+
+log = logging.getLogger("photoflow.server")
+
+MAX_REQUEST_HEADER = 64 * 1024
+# Uploads of large RAW files stream to disk; this only bounds what cheroot accepts at all.
+MAX_REQUEST_BODY = 2 * 1024**3
+
+
+def make_server(config: Config) -> wsgi.Server:
+    """A cheroot server for `config`, after the start-up checks (each failing with one clear line)."""
+    check_exiftool(config.exiftool)
+    library = open_library(config)
+    app = create_app(library)
+    server = wsgi.Server(
+        (config.host, config.port),
+        app,
+        numthreads=config.threads,
+        max_request_header_size=MAX_REQUEST_HEADER,
+        max_request_body_size=MAX_REQUEST_BODY,
+        server_name="photoflow",
+    )
+    return server
+
+
+def run(config: Config) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = make_server(config)
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        # stop() waits for the worker threads; run it off the signal handler's frame.
+        threading.Thread(target=server.stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"Photoflow serving on http://{config.host}:{config.port}/", file=sys.stderr, flush=True)
+    try:
+        server.safe_start()
+    finally:
+        server.stop()

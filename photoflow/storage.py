@@ -1,0 +1,248 @@
+"""The content-addressed datastore: atomic writes, paths for every kind of file, and its inventory.
+
+Layout under the datastore root (every file named by the SHA-256 of its bytes):
+
+    originals/ab/<sha256><ext>      pictures as uploaded
+    raws/ab/<sha256><ext>           camera RAW files
+    sidecars/ab/<sha256>.xmp        XMP sidecars
+    derivatives/ab/<sha256>-<size>.jpg
+                                    grid heights and the large preview, named after the file shown
+    tmp/<pid>@<host>@<random>.part  files being written; anything left here after a crash is swept
+
+A file is written to tmp/, fsynced, renamed into place and its folder fsynced before any row that
+names it is committed, so a crash leaves at worst a leftover or an unreferenced file, never a row
+pointing at a half file.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from photoflow.errors import NotFound, PhotoflowError, TooLarge
+
+ROLE_DIRS = {"original": "originals", "raw": "raws", "sidecar": "sidecars"}
+DERIVATIVES = "derivatives"
+# What `imaging.render` makes: the large preview and the pig.js grid heights.
+DERIVATIVE_SIZES = ("preview", "500", "250", "100", "20")
+TMP = "tmp"
+CHUNK = 1 << 20
+# A leftover whose writer is gone (same host) or that is older than this (another host) is stale.
+STALE_SECONDS = 6 * 3600
+
+
+_HOST = socket.gethostname().replace("@", "_")
+
+
+class StorageFull(PhotoflowError):
+    """The datastore's disk is full."""
+
+
+@dataclass
+class Staged:
+    """A file written to tmp/ and hashed, not yet given its final name."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+class Datastore:
+    """The folder holding every file Photoflow keeps."""
+
+    def __init__(self, root: Path) -> None:
+        # The real path: containment checks compare against it, so a symlinked datastore works and a
+        # symlink inside it cannot lead out.
+        self.root = Path(root).resolve()
+        self.tmp = self.root / TMP
+
+    def prepare(self) -> None:
+        """Create the folders (idempotent)."""
+        for name in (*ROLE_DIRS.values(), DERIVATIVES, TMP):
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def stage(self, source: BinaryIO, max_bytes: int | None = None) -> Staged:
+        """Stream `source` into tmp/, hashing as it goes, and fsync it. Raises TooLarge past `max_bytes`."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        path = self._tmp_name()
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(path, "xb") as out:
+                while chunk := source.read(CHUNK):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise TooLarge(f"file is larger than the limit of {max_bytes} bytes")
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException as exc:
+            # KeyboardInterrupt included: an interrupted copy leaves nothing behind.
+            path.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("the datastore's disk is full") from None
+            raise
+        return Staged(path, digest.hexdigest(), size)
+
+    def stage_file(self, source: Path, max_bytes: int | None = None) -> Staged:
+        """Stage a copy of the file at `source`."""
+        with open(source, "rb") as fh:
+            return self.stage(fh, max_bytes)
+
+    def commit(self, staged: Staged, role: str, extension: str) -> str:
+        """Give a staged file its content address; return the path relative to the datastore."""
+        rel = self.blob_path(role, staged.sha256, extension)
+        self._install(staged.path, self.root / rel)
+        return rel
+
+    def discard(self, staged: Staged) -> None:
+        """Drop a staged file."""
+        staged.path.unlink(missing_ok=True)
+
+    def write_derivative(self, sha256: str, size: str, data: bytes) -> str:
+        """Write one derivative atomically; return its relative path."""
+        rel = self.derivative_path(sha256, size)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp_name()
+        try:
+            with open(tmp, "xb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            self._install(tmp, self.root / rel)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("the datastore's disk is full") from None
+            raise
+        return rel
+
+    def _tmp_name(self) -> Path:
+        # The writer's pid and host are in the name so that a sweep can tell a crashed writer's
+        # leftover from a live upload, even on a datastore shared by several hosts.
+        return self.tmp / f"{os.getpid()}@{_HOST}@{secrets.token_hex(8)}.part"
+
+    def _install(self, tmp: Path, final: Path) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # rename() replaces atomically: two writers of the same content address both succeed and
+        # leave one whole file, since both wrote the same bytes.
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def blob_path(role: str, sha256: str, extension: str) -> str:
+        """The relative path of an original, RAW or sidecar."""
+        return f"{ROLE_DIRS[role]}/{sha256[:2]}/{sha256}{extension.lower()}"
+
+    @staticmethod
+    def derivative_path(sha256: str, size: str) -> str:
+        """The relative path of a derivative of the file with this hash."""
+        return f"{DERIVATIVES}/{sha256[:2]}/{sha256}-{size}.jpg"
+
+    def resolve(self, rel: str) -> Path:
+        """The absolute path of a stored file; NotFound if missing or outside the datastore."""
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            raise NotFound("no such file")
+        return path
+
+    def exists(self, rel: str) -> bool:
+        """True when the stored file is there."""
+        try:
+            self.resolve(rel)
+        except NotFound:
+            return False
+        return True
+
+    def remove(self, rel: str) -> None:
+        """Delete a stored file if present."""
+        path = (self.root / rel).resolve()
+        if path.is_relative_to(self.root):
+            path.unlink(missing_ok=True)
+
+    def has_derivatives(self, sha256: str) -> bool:
+        """True when every derivative of the file with this hash is there."""
+        return all((self.root / self.derivative_path(sha256, size)).is_file() for size in DERIVATIVE_SIZES)
+
+    def remove_derivatives(self, sha256: str) -> None:
+        """Delete every derivative of the file with this hash."""
+        folder = self.root / DERIVATIVES / sha256[:2]
+        for path in folder.glob(f"{sha256}-*.jpg"):
+            path.unlink(missing_ok=True)
+
+    # -- inventory -------------------------------------------------------------------------------
+
+    def stored_files(self) -> Iterator[str]:
+        """Every relative path under originals/, raws/, sidecars/ and derivatives/."""
+        for top in (*ROLE_DIRS.values(), DERIVATIVES):
+            base = self.root / top
+            if not base.is_dir():
+                continue
+            for dirpath, _dirs, files in os.walk(base):
+                for name in files:
+                    yield str(Path(dirpath, name).relative_to(self.root))
+
+    def leftovers(self, stale_only: bool = True) -> list[Path]:
+        """Files in tmp/ left by writers that are gone (or every file there, with stale_only=False)."""
+        if not self.tmp.is_dir():
+            return []
+        found = []
+        now = time.time()
+        for path in self.tmp.iterdir():
+            if not stale_only or _is_stale(path, now):
+                found.append(path)
+        return sorted(found)
+
+    def sweep(self) -> int:
+        """Remove stale leftovers; return how many."""
+        count = 0
+        for path in self.leftovers():
+            path.unlink(missing_ok=True)
+            count += 1
+        return count
+
+
+def _is_stale(path: Path, now: float) -> bool:
+    try:
+        age = now - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age > STALE_SECONDS:
+        return True
+    parts = path.name.split("@")
+    if len(parts) != 3 or not parts[0].isdigit():
+        return True
+    if parts[1] != _HOST:
+        return False  # another host's writer: only age tells
+    return not _alive(int(parts[0]))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
