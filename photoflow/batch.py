@@ -161,7 +161,9 @@ _worker_library: Library | None = None
 def _pool(config: Config, workers: int) -> ProcessPoolExecutor:
     # spawn, not fork: a forked child would share the parent's database connection and exiftool pipes.
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(config.env(),))
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(config.env(),)
+    )
 
 
 def _init_worker(env: dict[str, str]) -> None:

@@ -30,8 +30,10 @@ class CheckReport:
     def lines(self) -> list[str]:
         """A human summary, one problem a line."""
         out = [f"row without its file: {rel}" for rel in self.missing]
-        out += [f"photo {pid} has missing derivatives (run regenerate-thumbnails --missing-only)"
-                for pid in self.missing_derivatives]  # fmt: skip
+        out += [
+            f"photo {pid} has missing derivatives (run regenerate-thumbnails --missing-only)"
+            for pid in self.missing_derivatives
+        ]
         out += [f"file without a row: {rel}" for rel in self.orphans]
         out += [f"leftover of an interrupted write: {p.name}" for p in self.leftovers]
         return out

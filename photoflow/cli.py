@@ -90,7 +90,8 @@ def create_user(
     name: Annotated[str, typer.Argument(help="The new account's name.")],
     admin: Annotated[bool, typer.Option("--admin", help="Make the account an administrator.")] = False,
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of standard input."),
     ] = False,
 ) -> None:
     """Create an account; asks for the password twice."""
@@ -109,7 +110,9 @@ def create_user(
 @app.command("import-image")
 def import_image(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders on this server.")],
-    album: Annotated[str | None, typer.Option(help="Add the photos to this album (created if missing).")] = None,
+    album: Annotated[
+        str | None, typer.Option(help="Add the photos to this album (created if missing).")
+    ] = None,
     public: Annotated[bool, typer.Option("--public", help="Make the album public.")] = False,
     user: Annotated[str | None, typer.Option(help="Owner of the photos (default: the first admin).")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
@@ -171,7 +174,9 @@ def regenerate_thumbnails(
     """Make the grid thumbnails and large previews again from the stored files."""
     library = _library()
     jobs = list(services.render_jobs(library.store, missing_only))
-    with Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    ) as bar:
         task = bar.add_task("render", total=len(jobs))
         failures = regenerate(
             library, jobs, workers, progress=lambda done, total, job, error: bar.update(task, completed=done)
@@ -190,7 +195,10 @@ def check(
         bool, typer.Option("--sweep", help="Remove leftovers of interrupted writes.")
     ] = False,
     orphans: Annotated[
-        bool, typer.Option("--orphans", help="With --sweep, also remove files no row refers to (older than an hour).")
+        bool,
+        typer.Option(
+            "--orphans", help="With --sweep, also remove files no row refers to (older than an hour)."
+        ),
     ] = False,
 ) -> None:
     """Compare the database with the datastore: rows without files, files without rows, leftovers."""

@@ -13,6 +13,7 @@ A file travels in two steps:
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 import threading
@@ -34,10 +35,38 @@ from photoflow.storage import Datastore, Staged
 # Pixel 7+ phones write one shot as PXL_<stamp>.RAW-01.MP.COVER.jpg + PXL_<stamp>.RAW-02.ORIGINAL.dng.
 _PHONE_PAIR = re.compile(r"\.RAW-\d+(?:\.MP)?\.(?:COVER|ORIGINAL)$", re.IGNORECASE)
 _KNOWN_EXTENSIONS = {
-    ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3",
-    ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".pef", ".mrw", ".srw", ".x3f", ".iiq",
-    ".3fr", ".erf", ".kdc", ".dcr", ".mos", ".rwl",
-}  # fmt: skip
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".heif",
+    ".avif",
+    ".dng",
+    ".cr2",
+    ".cr3",
+    ".nef",
+    ".nrw",
+    ".arw",
+    ".srf",
+    ".sr2",
+    ".raf",
+    ".orf",
+    ".rw2",
+    ".pef",
+    ".mrw",
+    ".srw",
+    ".x3f",
+    ".iiq",
+    ".3fr",
+    ".erf",
+    ".kdc",
+    ".dcr",
+    ".mos",
+    ".rwl",
+}
 _MAX_NAME = 255
 
 
@@ -111,7 +140,10 @@ def display_name(name: str) -> str:
 
 
 def pair_key(name: str) -> str:
-    """The base name that pairs a picture with its RAW and sidecar: `IMG_1.CR2.xmp` and `img_1.jpg` → `img_1`."""
+    """The base name that pairs a picture with its RAW and sidecar.
+
+    `IMG_1.CR2.xmp`, `IMG_1.CR2` and `img_1.jpg` all give `img_1`.
+    """
     base = display_name(name)
     stem, ext = _split(base)
     if ext == ".xmp":
@@ -207,11 +239,43 @@ class Pipeline:
             tags = self.reader.read(path)
         return normalise(tags)
 
+    def render(self, path: Path, raw: bool, meta: Metadata | None = None) -> imaging.Rendered:
+        """Make the derivatives of a stored file: a picture itself, or a RAW's embedded preview."""
+        if not raw:
+            return imaging.render(path)
+        if meta is None:
+            meta = self.read_metadata(path)
+        data = imaging.raw_preview(path)
+        if not imaging.usable_preview(data):
+            data = self._exiftool_preview(path, meta)
+        if data is None:
+            raise Invalid("the RAW file has no usable embedded preview")
+        rendered = imaging.render(io.BytesIO(data), orientation=meta.orientation)
+        # Report the RAW's own size when its preview has the same shape (a preview is often smaller).
+        if meta.width and meta.height:
+            w, h = (
+                (meta.height, meta.width) if meta.orientation in (5, 6, 7, 8) else (meta.width, meta.height)
+            )
+            if abs(w / h - rendered.width / rendered.height) < 0.02:
+                rendered.width, rendered.height = w, h
+        return rendered
+
+    def _exiftool_preview(self, path: Path, meta: Metadata) -> bytes | None:
+        # LibRaw does not know every container (a CR3 without its raw track, say); exiftool does.
+        for tag, _size in sorted(meta.previews.items(), key=lambda kv: -kv[1]):
+            try:
+                with self._exif_lock:
+                    data = self.reader.extract(path, tag)
+            except PhotoflowError:
+                continue
+            if imaging.usable_preview(data):
+                return data
+        return None
+
     def render_into(self, path: Path, item: Prepared) -> None:
         """Render a stored file's derivatives under its hash and record its size in `item`."""
-        rendered = imaging.render(path, item.format)
-        for size, data in rendered.outputs.items():
-            self.store.write_derivative(item.sha256, size, data)
+        rendered = self.render(path, item.role == "raw", item.meta)
+        self.store.write_derivatives(item.sha256, rendered.outputs)
         item.width, item.height, item.rendered = rendered.width, rendered.height, True
 
 
@@ -511,18 +575,20 @@ def _new_photo(p: Prepared, options: ImportOptions) -> Photo:
 
 
 def _apply_picture(photo: Photo, p: Prepared) -> None:
-    """Show `photo` from the picture `p` from now on, keeping what the person set by hand."""
-    keep = {"title": photo.title, "description": photo.description, "rating": photo.rating}
+    """Show `photo` from the picture `p` from now on.
+
+    The picture (a camera JPEG, or darktable's export: the developed version) wins for every field it
+    fills; title, description and rating it leaves empty keep what the photo had.
+    """
     photo.sha256 = p.sha256
     photo.kind = "picture"
     photo.format = p.format
     photo.file_name = p.name
     photo.width, photo.height = p.width, p.height
     for name, value in {**_date_fields(p), **_metadata_fields(p.meta)}.items():
+        if name in ("title", "description", "rating") and value in (None, ""):
+            continue
         setattr(photo, name, value)
-    for name, value in keep.items():
-        if value not in (None, ""):
-            setattr(photo, name, value)
     photo.updated_at = utcnow()
 
 
@@ -590,8 +656,18 @@ def unpair_raw(photo_id: int, pipeline: Pipeline) -> Photo:
         raise Invalid("this photo has no separate RAW to split off")
     source = pipeline.store.resolve(raw.path)
     meta = pipeline.read_metadata(source)
-    item = Prepared(raw.original_name, pair_key(raw.original_name), "ok", role="raw", sha256=raw.sha256,
-                    size=raw.size, format=raw.format, mime=raw.mime, path=raw.path, meta=meta)  # fmt: skip
+    item = Prepared(
+        raw.original_name,
+        pair_key(raw.original_name),
+        "ok",
+        role="raw",
+        sha256=raw.sha256,
+        size=raw.size,
+        format=raw.format,
+        mime=raw.mime,
+        path=raw.path,
+        meta=meta,
+    )
     pipeline.render_into(source, item)
     with db.atomic():
         new = _new_photo(item, ImportOptions(owner_id=photo.owner_id, level=photo.level))

@@ -26,14 +26,10 @@ def make_server(config: Config) -> wsgi.Server:
     check_exiftool(config.exiftool)
     library = open_library(config)
     app = create_app(library)
-    server = wsgi.Server(
-        (config.host, config.port),
-        app,
-        numthreads=config.threads,
-        max_request_header_size=MAX_REQUEST_HEADER,
-        max_request_body_size=MAX_REQUEST_BODY,
-        server_name="photoflow",
-    )
+    server = wsgi.Server((config.host, config.port), app, numthreads=config.threads, server_name="photoflow")
+    # cheroot takes these limits as attributes, not constructor arguments; 0 (its default) is no limit.
+    server.max_request_header_size = MAX_REQUEST_HEADER
+    server.max_request_body_size = MAX_REQUEST_BODY
     return server
 
 

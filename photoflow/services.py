@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from photoflow import imaging, passwords
+from photoflow import passwords
 from photoflow.db import db
 from photoflow.errors import Conflict, Invalid, NotFound, PhotoflowError
 from photoflow.importer import Pipeline
@@ -160,29 +160,28 @@ class RenderJob:
     photo_id: int
     sha256: str
     path: str
-    format: str
+    raw: bool  # shown from a RAW's embedded preview
 
 
 def render_jobs(store: Datastore, missing_only: bool = False) -> Iterator[RenderJob]:
     """The photos whose derivatives to make: all, or only those with some derivative missing."""
     query = (
-        Photo.select(Photo.id, Photo.sha256, File.path, File.format)
+        Photo.select(Photo.id, Photo.sha256, File.path, Photo.kind)
         .join(File, on=(File.sha256 == Photo.sha256))
         .order_by(Photo.id)
         .tuples()
     )
-    for photo_id, sha, path, fmt in query.iterator():
+    for photo_id, sha, path, kind in query.iterator():
         if missing_only and store.has_derivatives(sha):
             continue
-        yield RenderJob(photo_id, sha, path, fmt)
+        yield RenderJob(photo_id, sha, path, kind == "raw")
 
 
 def render_photo(pipeline: Pipeline, job: RenderJob) -> str:
     """Make one photo's derivatives again from its stored file; returns an error reason or ''."""
     try:
-        rendered = imaging.render(pipeline.store.resolve(job.path), job.format)
-        for size, data in rendered.outputs.items():
-            pipeline.store.write_derivative(job.sha256, size, data)
+        rendered = pipeline.render(pipeline.store.resolve(job.path), job.raw)
+        pipeline.store.write_derivatives(job.sha256, rendered.outputs)
     except PhotoflowError as exc:
         return exc.reason
     return ""

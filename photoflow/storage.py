@@ -110,23 +110,33 @@ class Datastore:
         """Drop a staged file."""
         staged.path.unlink(missing_ok=True)
 
-    def write_derivative(self, sha256: str, size: str, data: bytes) -> str:
-        """Write one derivative atomically; return its relative path."""
-        rel = self.derivative_path(sha256, size)
+    def write_derivatives(self, sha256: str, outputs: dict[str, bytes]) -> list[str]:
+        """Write the derivatives of one file atomically, each to its final name; return their paths.
+
+        They share one folder, so each file is fsynced and renamed and the folder is fsynced once.
+        """
         self.tmp.mkdir(parents=True, exist_ok=True)
-        tmp = self._tmp_name()
+        staged: list[tuple[Path, str]] = []
         try:
-            with open(tmp, "xb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            self._install(tmp, self.root / rel)
+            for size, data in outputs.items():
+                tmp = self._tmp_name()
+                staged.append((tmp, self.derivative_path(sha256, size)))
+                with open(tmp, "xb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+            folder = self.root / DERIVATIVES / sha256[:2]
+            folder.mkdir(parents=True, exist_ok=True)
+            for tmp, rel in staged:
+                os.replace(tmp, self.root / rel)
+            _fsync_dir(folder)
         except BaseException as exc:
-            tmp.unlink(missing_ok=True)
+            for tmp, _rel in staged:
+                tmp.unlink(missing_ok=True)
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull("the datastore's disk is full") from None
             raise
-        return rel
+        return [rel for _tmp, rel in staged]
 
     def _tmp_name(self) -> Path:
         # The writer's pid and host are in the name so that a sweep can tell a crashed writer's

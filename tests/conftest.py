@@ -109,7 +109,11 @@ def run_cli(
     env_override: dict[str, str] | None = None,
 ):
     """Run `python -m photoflow ARGS` in a subprocess with `config`'s environment (or `env_override`)."""
-    env = {**os.environ, **(env_override if env_override is not None else config.env()), "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        **(env_override if env_override is not None else config.env()),
+        "PYTHONPATH": str(REPO),
+    }
     return subprocess.run(
         [sys.executable, "-m", "photoflow", *args],
         env=env,

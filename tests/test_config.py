@@ -56,7 +56,7 @@ def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], needl
 def test_unwritable_datastore_is_one_clear_line(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(ConfigError, match="DATASTORE=.*not a writable folder"):
+    with pytest.raises(ConfigError, match=r"DATASTORE=.*not a writable folder"):
         load_config({"DATASTORE": str(blocker / "datastore")})
 
 
@@ -78,5 +78,7 @@ def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     result = run_cli(config, "db", "upgrade", env_override=env)
     assert result.returncode == 1
     line = result.stderr.strip()
-    assert line.startswith("photoflow: DATABASE=postgresql://photoflow:***@127.0.0.1:9/photoflow: cannot connect")
+    assert line.startswith(
+        "photoflow: DATABASE=postgresql://photoflow:***@127.0.0.1:9/photoflow: cannot connect"
+    )
     assert "secretpw" not in line and "Traceback" not in line

@@ -18,8 +18,19 @@ from tests.conftest import make_config, run_cli
 
 
 def _photo(owner: User, sha: str, **fields) -> Photo:
-    values = dict(owner=owner, sha256=sha, file_name=f"{sha[:6]}.jpg", pair_key=sha[:6], kind="picture",
-                  format="JPEG", width=3, height=2) | fields  # fmt: skip
+    values = (
+        dict(
+            owner=owner,
+            sha256=sha,
+            file_name=f"{sha[:6]}.jpg",
+            pair_key=sha[:6],
+            kind="picture",
+            format="JPEG",
+            width=3,
+            height=2,
+        )
+        | fields
+    )
     return Photo.create(**values)
 
 
@@ -47,8 +58,16 @@ def test_models_and_constraints(any_library: Library) -> None:
     photo = _photo(alice, "a" * 64, taken_at=utcnow())
     with pytest.raises(IntegrityError), database.db.atomic():
         _photo(alice, "a" * 64)
-    File.create(photo=photo, role="original", sha256="a" * 64, size=1, format="JPEG", mime="image/jpeg",
-                path="originals/aa/x.jpg", original_name="x.jpg")  # fmt: skip
+    File.create(
+        photo=photo,
+        role="original",
+        sha256="a" * 64,
+        size=1,
+        format="JPEG",
+        mime="image/jpeg",
+        path="originals/aa/x.jpg",
+        original_name="x.jpg",
+    )
     album = services.create_album("  Summer   2024 ", alice.id, public=True)
     assert album.title == "Summer 2024"
     album.cover = photo
@@ -112,7 +131,7 @@ def test_read_then_write_transactions_do_not_fail_as_locked(tmp_path: Path) -> N
                 with database.db.atomic():
                     Photo.select().count()  # the read that makes a deferred transaction fail
                     _photo(owner, f"{prefix}{i:063d}"[:64])
-        except BaseException as exc:  # noqa: BLE001 - any error fails the test below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             database.close_database()

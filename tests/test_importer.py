@@ -27,6 +27,8 @@ SMALL_JPEG = "jpeg/small-cameras/Canon_40D.jpg"
 
 def run_import(library: Library, owner: User, *paths: Path, **options) -> ImportSummary:
     files = collect_files(list(paths), recursive=options.pop("recursive", False))
+    if "album" in options:
+        options["album_id"] = services.album_for_import(options.pop("album"), owner.id, None)[0].id
     return import_files(library, files, ImportOptions(owner_id=owner.id, **options), workers=1)
 
 
@@ -60,10 +62,9 @@ def test_names_are_display_text_and_pair_keys() -> None:
 def test_every_sample_picture_imports_with_its_metadata(library: Library, admin: User, samples: Path) -> None:
     folders = ["jpeg/cameras", "jpeg/orientation", "jpeg/gps", "heic", "webp", "png", "tiff"]
     summary = run_import(library, admin, *(samples / f for f in folders))
-    failed = {r.name: r.reason for r in summary.failed}
-    # GPS.jpg is a metadata-only stub of exiftool's test suite: no picture in it.
-    assert set(failed) == {"GPS.jpg"}, failed
-    assert "truncated or corrupt" in failed["GPS.jpg"] or "no image" in failed["GPS.jpg"].lower()
+    # Every one of them is a real picture (GPS.jpg, from exiftool's tests, is a valid 120x80 black JPEG).
+    assert summary.failed == [], [(r.name, r.reason) for r in summary.failed]
+    assert summary.count("imported") == len(summary.results)
     nikon = Photo.get(Photo.file_name == "Nikon D90.jpg")
     assert (nikon.camera_make, nikon.camera_model) == ("NIKON CORPORATION", "NIKON D90")
     assert nikon.taken_at is not None and nikon.date_source
@@ -85,7 +86,9 @@ def test_every_sample_picture_imports_with_its_metadata(library: Library, admin:
     assert check_datastore(library.store).ok
 
 
-def test_same_bytes_twice_are_one_photo_reported_as_duplicate(library: Library, admin: User, samples: Path) -> None:
+def test_same_bytes_twice_are_one_photo_reported_as_duplicate(
+    library: Library, admin: User, samples: Path
+) -> None:
     first = run_import(library, admin, samples / SMALL_JPEG)
     renamed = copy(samples, SMALL_JPEG, Path(library.store.root).parent / "again", "other-name.jpg")
     second = run_import(library, admin, renamed, album="Later")
@@ -104,7 +107,11 @@ def test_jpeg_raw_and_sidecar_of_one_shot_become_one_photo(
     copy(samples, CR3, shot, "IMG_0001.CR3")
     write_darktable_sidecar(shot / "IMG_0001.CR3.xmp", "IMG_0001.CR3", rating=4, labels=(0, 3), history_end=5)
     summary = run_import(library, admin, shot)
-    assert statuses(summary) == {"IMG_0001.jpg": "imported", "IMG_0001.CR3": "attached", "IMG_0001.CR3.xmp": "attached"}
+    assert statuses(summary) == {
+        "IMG_0001.jpg": "imported",
+        "IMG_0001.CR3": "attached",
+        "IMG_0001.CR3.xmp": "attached",
+    }
     photo = Photo.get()
     assert photo.kind == "picture" and photo.format == "JPEG"
     assert sorted(f.role for f in photo.files) == ["original", "raw", "sidecar"]
@@ -144,9 +151,8 @@ def test_late_raw_attaches_only_when_the_time_matches(
     assert statuses(run_import(library, admin, raw)) == {"IMG_0003.CR3": "attached"}
     assert File.get(File.role == "raw").photo.file_name == "IMG_0003.jpg"
     # Same base name, different capture time: a photo of its own.
-    wrong = copy(samples, CR3, tmp_path / "d", "IMG_0004.CR3")
-    exiftool_write(wrong, "-AllDates=2020:01:01 00:00:00")
-    assert statuses(run_import(library, admin, wrong)) == {"IMG_0004.CR3": "imported"}
+    wrong = copy(samples, DNG, tmp_path / "d", "IMG_0004.dng")  # not shot when IMG_0004.jpg was (2008)
+    assert statuses(run_import(library, admin, wrong)) == {"IMG_0004.dng": "imported"}
     assert Photo.select().count() == 3
 
 
@@ -156,7 +162,7 @@ def test_darktable_derived_from_pairs_an_export_with_another_name(
     raw = copy(samples, CR3, tmp_path / "raws", "IMG_0005.CR3")
     run_import(library, admin, raw)
     export = copy(samples, SMALL_JPEG, tmp_path / "export", "holiday-best_01.jpg")
-    exiftool_write(export, "-XMP-xmpMM:DerivedFrom=IMG_0005.CR3", "-XMP-xmp:Rating=5")
+    embed_darktable_xmp(export, "IMG_0005.CR3", rating=5)
     assert statuses(run_import(library, admin, export)) == {"holiday-best_01.jpg": "attached"}
     photo = Photo.get()
     assert photo.kind == "picture" and photo.rating == 5 and photo.derived_from == "IMG_0005.CR3"
@@ -181,7 +187,9 @@ def test_raw_alone_is_shown_from_its_embedded_preview(library: Library, admin: U
     assert max(preview.size) == 2048
 
 
-def test_raw_without_any_picture_fails_alone_with_its_reason(library: Library, admin: User, samples: Path) -> None:
+def test_raw_without_any_picture_fails_alone_with_its_reason(
+    library: Library, admin: User, samples: Path
+) -> None:
     summary = run_import(library, admin, samples / STUB_NEF, samples / SMALL_JPEG)
     assert statuses(summary) == {"Nikon.nef": "failed", "Canon_40D.jpg": "imported"}
     assert "no" in summary.failed[0].reason and "preview" in summary.failed[0].reason
@@ -195,7 +203,9 @@ def test_a_jpeg_named_nef_is_a_jpeg(library: Library, admin: User, samples: Path
     assert photo.kind == "picture" and photo.format == "JPEG" and File.get().path.endswith(".jpg")
 
 
-def test_unpair_undoes_a_wrong_pair_in_one_action(library: Library, admin: User, samples: Path, tmp_path: Path) -> None:
+def test_unpair_undoes_a_wrong_pair_in_one_action(
+    library: Library, admin: User, samples: Path, tmp_path: Path
+) -> None:
     shot = tmp_path / "shot"
     copy(samples, SMALL_JPEG, shot, "IMG_0006.jpg")
     copy(samples, CR3, shot, "IMG_0006.CR3")
@@ -233,7 +243,9 @@ def png_bomb(path: Path, width: int, height: int) -> None:
     comp = zlib.compressobj(9)
     body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
 
 
 def test_bad_files_fail_alone_with_reasons_and_leave_nothing(
@@ -278,7 +290,22 @@ def test_a_generated_24_megapixel_jpeg(library: Library, admin: User, tmp_path: 
             assert d.height == int(size)
 
 
-def write_darktable_sidecar(path: Path, raw_name: str, rating: int, labels: tuple[int, ...], history_end: int) -> None:
+def embed_darktable_xmp(jpeg: Path, raw_name: str, rating: int) -> None:
+    """Embed the XMP packet darktable writes into its exports (exiftool itself would refuse to write
+    xmpMM:DerivedFrom as the plain string darktable uses)."""
+    packet = jpeg.with_suffix(".packet.xmp")
+    write_darktable_sidecar(packet, raw_name, rating=rating, labels=(), history_end=3)
+    text = packet.read_text()
+    packet.write_text(
+        text[text.index("<x:xmpmeta") :]
+    )  # exiftool takes the packet without the XML declaration
+    exiftool_write(jpeg, f"-xmp<={packet}")
+    packet.unlink()
+
+
+def write_darktable_sidecar(
+    path: Path, raw_name: str, rating: int, labels: tuple[int, ...], history_end: int
+) -> None:
     """An XMP sidecar as darktable writes it beside a RAW."""
     label_items = "".join(f"<rdf:li>{n}</rdf:li>" for n in labels)
     path.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -304,7 +331,9 @@ def write_darktable_sidecar(path: Path, raw_name: str, rating: int, labels: tupl
 """)
 
 
-def test_late_sidecar_attaches_and_updates(library: Library, admin: User, samples: Path, tmp_path: Path) -> None:
+def test_late_sidecar_attaches_and_updates(
+    library: Library, admin: User, samples: Path, tmp_path: Path
+) -> None:
     shot = tmp_path / "shot"
     copy(samples, SMALL_JPEG, shot, "IMG_0007.jpg")
     copy(samples, CR3, shot, "IMG_0007.CR3")

@@ -73,8 +73,11 @@ def test_resolve_refuses_paths_outside_the_datastore(store: Datastore, tmp_path:
 
 def test_derivatives_are_named_by_hash_and_size(store: Datastore) -> None:
     sha = "ab" + "0" * 62
-    for size in ("preview", "500", "250", "100", "20"):
-        store.write_derivative(sha, size, b"jpeg bytes")
+    written = store.write_derivatives(
+        sha, {size: b"jpeg bytes" for size in ("preview", "500", "250", "100", "20")}
+    )
+    assert written[1] == f"derivatives/ab/{sha}-500.jpg"
+    assert list(store.tmp.iterdir()) == []
     assert store.has_derivatives(sha)
     assert store.resolve(store.derivative_path(sha, "250")).read_bytes() == b"jpeg bytes"
     store.remove_derivatives(sha)
@@ -83,7 +86,9 @@ def test_derivatives_are_named_by_hash_and_size(store: Datastore) -> None:
 
 def test_leftovers_of_dead_writers_are_stale_and_live_ones_are_not(store: Datastore) -> None:
     # A writer that is gone: a real process that has exited.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     host = __import__("socket").gethostname()
     stale = store.tmp / f"{dead.stdout.strip()}@{host}@0123.part"
     stale.write_bytes(b"half")

@@ -1,0 +1,330 @@
+"""Derivatives: pure functions from a picture to the JPEGs the pages show.
+
+One decode per picture: JPEGs are decoded at the smallest scale (1/2, 1/4, 1/8) that still covers the
+largest derivative, which is most of the speed. The large preview is made first, converted to sRGB
+and turned upright; each grid height is then made from the one before it, so the costly work happens
+once, on the largest image, and never on the full-size decode. Outputs carry no metadata at all: no
+EXIF, no GPS, no ICC (they are sRGB, which browsers assume).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+
+from photoflow.errors import Invalid, TooLarge
+
+PREVIEW_EDGE = 2048  # long edge of the photo page's picture
+GRID_HEIGHTS = (500, 250, 100, 20)  # pig.js asks for these heights; 20 is the blurred placeholder
+SIZES = ("preview", *map(str, GRID_HEIGHTS))
+# Above this a picture is refused: a genuine 150 MP medium-format file passes, a 400 MP bomb does not.
+MAX_PIXELS = 200_000_000
+# Above this many pixels, a file must also hold at least this many bytes per megapixel: real photos
+# of that size take megabytes, a decompression bomb declares them in a few kilobytes.
+DENSITY_CHECK_PIXELS = 40_000_000
+MIN_BYTES_PER_MEGAPIXEL = 10_000
+# The smallest embedded RAW preview worth showing; RAW files stripped of their pictures keep stubs.
+MIN_PREVIEW_EDGE = 160
+# Pillow's formats Photoflow opens (JPEG covers MPO); others (EPS, PDF, FITS, GD, ...) are never tried.
+FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "AVIF")
+QUALITY = {"preview": 85, "500": 82, "250": 80, "100": 80, "20": 60}
+
+
+@dataclass
+class Rendered:
+    """The derivatives of one picture, JPEG bytes by size name, and its size as displayed."""
+
+    width: int  # after EXIF orientation
+    height: int
+    outputs: dict[str, bytes] = field(default_factory=dict)
+
+
+_configured = False
+
+
+def configure() -> None:
+    """Set Pillow up for untrusted files once per process: HEIF support, pixel limits, strict loading."""
+    global _configured
+    if _configured:
+        return
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    # Pillow warns between MAX_IMAGE_PIXELS and twice that and refuses beyond; Photoflow refuses above
+    # MAX_PIXELS itself (see _open), so the warning would only be noise.
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    # A truncated file is refused, never shown with a grey half.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    _configured = True
+
+
+def render(source: Path | BinaryIO, orientation: int | None = None) -> Rendered:
+    """Make every derivative of the picture in `source`.
+
+    `orientation` is used when the picture carries none of its own (a RAW's embedded preview takes
+    the RAW's). Raises Invalid for what is not a readable picture and TooLarge for bombs.
+    """
+    configure()
+    with _open(source) as im:
+        own = _orientation(im)
+        turn = own if own not in (None, 1) else (orientation or 1)
+        width, height = im.size
+        swapped = turn in (5, 6, 7, 8)
+        shown_w, shown_h = (height, width) if swapped else (width, height)
+        preview_box = _fit((shown_w, shown_h), PREVIEW_EDGE)
+        # The largest scale any derivative needs: the preview, or the 500 px grid for a panorama.
+        need = max(preview_box[1] / shown_h, min(1.0, GRID_HEIGHTS[0] / shown_h))
+        if im.format in ("JPEG", "MPO"):
+            im.draft("RGB", (math.ceil(width * need), math.ceil(height * need)))
+        decoded = _decode(im)
+        icc = im.info.get("icc_profile")
+
+    rendered = Rendered(shown_w, shown_h)
+    preview = _finish(_resize(decoded, _unturn(preview_box, swapped)), icc, turn)
+    base = preview
+    grid_h = min(GRID_HEIGHTS[0], shown_h)
+    if preview.height < grid_h:
+        # A long panorama: its 2048 px preview is too short for the 500 px grid row.
+        base = _finish(_resize(decoded, _unturn(_height_box((shown_w, shown_h), grid_h), swapped)), icc, turn)
+    rendered.outputs["preview"] = _encode(preview, QUALITY["preview"])
+    for target in GRID_HEIGHTS:
+        box = _height_box((shown_w, shown_h), min(target, shown_h))
+        base = base if base.size == box else base.resize(box, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        rendered.outputs[str(target)] = _encode(base, QUALITY[str(target)])
+    return rendered
+
+
+# -- opening and decoding ----------------------------------------------------------------------------
+
+
+def _open(source: Path | BinaryIO) -> Image.Image:
+    try:
+        im = Image.open(source, formats=FORMATS)
+    except Image.DecompressionBombError:
+        raise TooLarge(f"the picture has more than {MAX_PIXELS // 1_000_000} million pixels") from None
+    except UnidentifiedImageError:
+        raise Invalid("not a picture Photoflow can read") from None
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError, IndexError, KeyError, TypeError) as exc:
+        raise Invalid(f"the picture is corrupt ({_why(exc)})") from None
+    try:
+        pixels = im.width * im.height
+        if pixels <= 0:
+            raise Invalid("the picture has no pixels")
+        if pixels > MAX_PIXELS:
+            raise TooLarge(f"the picture has more than {MAX_PIXELS // 1_000_000} million pixels")
+        size = _source_size(source)
+        if (
+            pixels > DENSITY_CHECK_PIXELS
+            and size is not None
+            and size < pixels / 1e6 * MIN_BYTES_PER_MEGAPIXEL
+        ):
+            raise TooLarge(
+                f"the picture declares {pixels / 1e6:.0f} million pixels in {size // 1024} KB: "
+                f"refused as a decompression bomb"
+            )
+    except BaseException:
+        im.close()
+        raise
+    return im
+
+
+def _source_size(source: Path | BinaryIO) -> int | None:
+    try:
+        if isinstance(source, Path):
+            return source.stat().st_size
+        here = source.tell()
+        size = source.seek(0, io.SEEK_END)
+        source.seek(here)
+        return size
+    except (OSError, ValueError):
+        return None
+
+
+def _orientation(im: Image.Image) -> int | None:
+    try:
+        value = im.getexif().get(0x0112)
+    except Exception:  # a broken EXIF block must not stop the picture from showing
+        return None
+    return value if value in (1, 2, 3, 4, 5, 6, 7, 8) else None
+
+
+def _decode(im: Image.Image) -> Image.Image:
+    """Load the first frame and bring it to L, RGB or CMYK (alpha flattened on white)."""
+    try:
+        im.seek(0)
+        im.load()
+        return _plain_mode(im)
+    except Image.DecompressionBombError:
+        raise TooLarge(f"the picture has more than {MAX_PIXELS // 1_000_000} million pixels") from None
+    except (OSError, SyntaxError, ValueError, struct.error, EOFError, IndexError, zlib.error) as exc:
+        raise Invalid(f"the picture is truncated or corrupt ({_why(exc)})") from None
+    except MemoryError:
+        raise TooLarge("the picture needs more memory than this server has to spare") from None
+
+
+def _plain_mode(im: Image.Image) -> Image.Image:
+    mode = im.mode
+    if mode in ("RGB", "L", "CMYK"):
+        return im
+    if mode in ("P", "PA"):
+        im = im.convert("RGBA")
+    elif mode == "1":
+        return im.convert("L")
+    elif mode.startswith("I;16") or mode == "I":
+        return im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    elif mode == "F":
+        return im.convert("L")
+    elif mode in ("La", "RGBa"):
+        im = im.convert("RGBA" if mode == "RGBa" else "LA")
+    elif mode not in ("RGBA", "LA"):
+        return im.convert("RGB")
+    # Transparent areas on white, as a light page shows them.
+    background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+    flat = Image.alpha_composite(background, im.convert("RGBA"))
+    return flat.convert("RGB" if im.mode != "LA" else "L")
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+# -- sizes -------------------------------------------------------------------------------------------
+
+
+def _fit(size: tuple[int, int], edge: int) -> tuple[int, int]:
+    w, h = size
+    scale = min(1.0, edge / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _height_box(size: tuple[int, int], height: int) -> tuple[int, int]:
+    w, h = size
+    return max(1, round(w * height / h)), max(1, height)
+
+
+def _unturn(box: tuple[int, int], swapped: bool) -> tuple[int, int]:
+    return (box[1], box[0]) if swapped else box
+
+
+def _resize(im: Image.Image, box: tuple[int, int]) -> Image.Image:
+    if im.size == box:
+        return im
+    # reducing_gap: a box reduction by a whole factor first, then bicubic on what is left; close to
+    # Lanczos in quality at a fraction of its cost on a 24 MP picture.
+    return im.resize(box, Image.Resampling.BICUBIC, reducing_gap=2.0)
+
+
+def _finish(im: Image.Image, icc: bytes | None, orientation: int) -> Image.Image:
+    im = _to_srgb(im, icc)
+    if orientation != 1:
+        im = im.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else im
+    return im
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# -- colour ------------------------------------------------------------------------------------------
+
+_SRGB = None
+_TRANSFORMS: dict[tuple[bytes, str], ImageCms.ImageCmsTransform | None] = {}
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """Convert from the embedded ICC profile to sRGB; pictures without one are taken as sRGB."""
+    if icc:
+        transform = _transform(icc, im.mode)
+        if transform is not None:
+            try:
+                return ImageCms.applyTransform(im, transform)
+            except (ImageCms.PyCMSError, ValueError, OSError):
+                pass
+    if im.mode == "CMYK":
+        return im.convert("RGB")
+    return im
+
+
+def _transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    global _SRGB
+    key = (hashlib.sha1(icc).digest(), mode)
+    if key in _TRANSFORMS:
+        return _TRANSFORMS[key]
+    transform = None
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        description = (ImageCms.getProfileDescription(profile) or "").lower()
+        # Already sRGB (what most cameras and phones write): nothing to do, and nothing to spend.
+        if "srgb" not in description or mode == "CMYK":
+            if _SRGB is None:
+                _SRGB = ImageCms.createProfile("sRGB")
+            out_mode = "L" if mode == "L" and profile.profile.xcolor_space.strip() == "GRAY" else "RGB"
+            transform = ImageCms.buildTransform(
+                profile, _SRGB, mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL
+            )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        transform = None  # a broken profile: show the pixels as they are
+    if len(_TRANSFORMS) > 64:
+        _TRANSFORMS.clear()
+    _TRANSFORMS[key] = transform
+    return transform
+
+
+# -- output ------------------------------------------------------------------------------------------
+
+
+def _encode(im: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    # No exif=, icc_profile= or xmp=: Pillow writes none unless asked, so no GPS leaks.
+    im.save(buf, "JPEG", quality=quality, optimize=False)
+    return buf.getvalue()
+
+
+# -- RAW previews ------------------------------------------------------------------------------------
+
+
+def raw_preview(path: Path) -> bytes | None:
+    """The largest picture LibRaw finds embedded in a RAW file, as JPEG bytes, or None."""
+    import rawpy
+
+    try:
+        with rawpy.imread(str(path)) as raw:
+            thumb = raw.extract_thumb()
+    except (rawpy.LibRawError, OSError, ValueError):
+        return None
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        return bytes(thumb.data)
+    if thumb.format == rawpy.ThumbFormat.BITMAP:
+        buf = io.BytesIO()
+        Image.fromarray(thumb.data).save(buf, "JPEG", quality=95)
+        return buf.getvalue()
+    return None
+
+
+def usable_preview(data: bytes | None) -> bool:
+    """True when `data` is a picture big enough to show (stripped RAWs keep tiny stubs)."""
+    if not data:
+        return False
+    configure()
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as im:
+            return max(im.size) >= MIN_PREVIEW_EDGE
+    except Exception:
+        return False
