@@ -12,10 +12,13 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from photoflow.config import Config, load_config
 from photoflow.importer import FileResult, ImportOptions, ImportSummary, Prepared, finalise, pair_key
@@ -75,7 +78,7 @@ def import_files(
     """Import `files` into the library; a broken file fails alone, with its reason.
 
     `progress(done, total, result)` is called after every file; setting `cancel` stops after the
-    files under way (their groups are written whole or not at all).
+    files under way, and writes what was prepared.
     """
     total = len(files)
     groups: dict[tuple[str, str], list[int]] = {}
@@ -91,54 +94,122 @@ def import_files(
     summary = ImportSummary()
     prepared: dict[int, Prepared] = {}
 
-    def done(job_index: int, item: Prepared) -> None:
-        prepared[job_index] = item
-        key = group_of[job_index]
-        if all(i in prepared for i in groups[key]):
-            group = [prepared.pop(i) for i in groups[key]]
-            _render_lone_raws(library, group)
-            for result in finalise(group, options, library.store):
-                summary.results.append(result)
-                if progress:
-                    progress(len(summary.results), total, result)
+    def write(group: list[Prepared]) -> None:
+        _render_lone_raws(library, group)
+        for result in finalise(group, options, library.store):
+            summary.results.append(result)
+            if progress:
+                progress(len(summary.results), total, result)
 
-    workers = workers or library.config.workers
-    if workers <= 1 or total < _POOL_THRESHOLD:
-        pipeline = library.pipeline()
-        for job in jobs:
-            if cancel is not None and cancel.is_set():
-                break
-            done(job.index, pipeline.prepare_path(Path(job.path), job.name, job.want_preview))
-        return summary
+    def prepare_here(job: _Job) -> Prepared:
+        return library.pipeline().prepare_path(Path(job.path), job.name, job.want_preview)
 
-    with _pool(library.config, workers) as pool:
-        pending: dict[Future[Prepared], _Job] = {}
-        queue = iter(jobs)
-        try:
-            # Keep a short queue per worker so that a cancel or Ctrl-C stops soon.
-            while True:
-                while len(pending) < workers * 2 and not (cancel is not None and cancel.is_set()):
-                    job = next(queue, None)
-                    if job is None:
-                        break
-                    pending[pool.submit(_prepare_in_worker, job)] = job
-                if not pending:
-                    break
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    job = pending.pop(future)
-                    done(job.index, _result_of(future, job))
-        finally:
-            for future in pending:
-                future.cancel()
+    for job, outcome in _outcomes(library, jobs, prepare_here, _prepare_in_worker, workers, cancel):
+        if not isinstance(outcome, Prepared):
+            outcome = Prepared(job.name, pair_key(job.name), "failed", _failure(outcome))
+        prepared[job.index] = outcome
+        members = groups[group_of[job.index]]
+        if all(i in prepared for i in members):
+            write([prepared.pop(i) for i in members])
+    # Cancelled: what was prepared is kept, even where the rest of its group was not reached (a RAW
+    # that comes later attaches to its picture), so nothing is left stored without its row.
+    for key in dict.fromkeys(group_of[i] for i in sorted(prepared)):
+        write([prepared.pop(i) for i in groups[key] if i in prepared])
     return summary
 
 
-def _result_of(future: Future[Prepared], job: _Job) -> Prepared:
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+class WorkerCrashed(Exception):
+    """The worker process handling a job died (a crash in a decoder, or the OOM killer)."""
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, WorkerCrashed):
+        return "the import worker died while reading this file (a crash, or out of memory)"
+    return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _outcomes(
+    library: Library,
+    jobs: list[J],
+    here: Callable[[J], R],
+    in_worker: Callable[[J], R],
+    workers: int | None,
+    cancel: threading.Event | None,
+) -> Iterator[tuple[J, R | BaseException]]:
+    """Run every job, in this process or over worker processes, and yield each with its outcome.
+
+    Setting `cancel` stops taking new jobs; those under way finish and are yielded.
+    """
+    workers = workers or library.config.workers
+    if workers <= 1 or len(jobs) < _POOL_THRESHOLD:
+        for job in jobs:
+            if cancel is not None and cancel.is_set():
+                return
+            try:
+                yield job, here(job)
+            except Exception as exc:  # a bug, not a bad file: that file fails, the others go on
+                yield job, exc
+        return
+    yield from _in_workers(library.config, workers, in_worker, jobs, cancel)
+
+
+def _in_workers(
+    config: Config, workers: int, fn: Callable[[J], R], jobs: Iterable[J], cancel: threading.Event | None
+) -> Iterator[tuple[J, R | BaseException]]:
+    """Run `fn` over `jobs` in worker processes, yielding (job, result or exception) as they finish.
+
+    A worker that dies breaks the whole pool, and with it every job in flight. Those jobs are run
+    again one at a time in a fresh pool, so the one file that kills a worker fails alone (with
+    WorkerCrashed) and the others are imported.
+    """
+    queue = deque(jobs)
+    suspects: deque[J] = deque()
+    pending: dict[Future[R], tuple[J, bool]] = {}
+    pool = _pool(config, workers)
     try:
-        return future.result()
-    except Exception as exc:  # a worker crashed (e.g. killed by the OOM killer): this file fails alone
-        return Prepared(job.name, pair_key(job.name), "failed", f"import worker failed: {exc}")
+        while True:
+            if not (cancel is not None and cancel.is_set()):
+                if suspects:
+                    if not pending:
+                        job = suspects.popleft()
+                        pending[pool.submit(fn, job)] = (job, True)
+                else:
+                    # A short queue per worker, so that a cancel or Ctrl-C stops soon.
+                    while queue and len(pending) < workers * 2:
+                        job = queue.popleft()
+                        pending[pool.submit(fn, job)] = (job, False)
+            if not pending:
+                return
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in finished:
+                job, alone = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    if alone:
+                        yield job, WorkerCrashed()
+                    else:
+                        suspects.append(job)
+                    continue
+                except Exception as exc:
+                    yield job, exc
+                    continue
+                yield job, result
+            if broken:
+                suspects.extend(job for job, _alone in pending.values())
+                pending.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = _pool(config, workers)
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _render_lone_raws(library: Library, group: list[Prepared]) -> None:
@@ -193,36 +264,15 @@ def regenerate(
 ) -> list[tuple[RenderJob, str]]:
     """Make the derivatives of `jobs` again, over worker processes; returns the failures with reasons."""
     failures: list[tuple[RenderJob, str]] = []
-    total = len(jobs)
-    workers = workers or library.config.workers
 
-    def record(count: int, job: RenderJob, error: str) -> None:
+    def here(job: RenderJob) -> str:
+        return render_photo(library.pipeline(), job)
+
+    outcomes = _outcomes(library, jobs, here, _render_in_worker, workers, cancel)
+    for count, (job, outcome) in enumerate(outcomes, 1):
+        error = outcome if isinstance(outcome, str) else _failure(outcome)
         if error:
             failures.append((job, error))
         if progress:
-            progress(count, total, job, error)
-
-    if workers <= 1 or total < _POOL_THRESHOLD:
-        for count, job in enumerate(jobs, 1):
-            if cancel is not None and cancel.is_set():
-                break
-            record(count, job, render_photo(library.pipeline(), job))
-        return failures
-    with _pool(library.config, workers) as pool:
-        futures = {pool.submit(_render_in_worker, job): job for job in jobs}
-        try:
-            for count, future in enumerate(_as_done(futures, cancel), 1):
-                record(count, futures[future], future.result())
-        finally:
-            for future in futures:
-                future.cancel()
+            progress(count, len(jobs), job, error)
     return failures
-
-
-def _as_done(futures: dict[Future[str], RenderJob], cancel: threading.Event | None) -> Iterator[Future[str]]:
-    pending = set(futures)
-    while pending:
-        if cancel is not None and cancel.is_set():
-            return
-        finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-        yield from finished

@@ -151,6 +151,46 @@ def test_kill_9_during_an_import_then_rerun_and_check(ready: Config, tmp_path: P
     assert count(ready, "photo") == 60
 
 
+def worker_pids(pid: int) -> list[int]:
+    """The import's worker processes: its children started by multiprocessing's spawn."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = []
+    for child in map(int, children):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        except FileNotFoundError:
+            continue
+        if b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
+            found.append(child)
+    return found
+
+
+def test_a_worker_killed_mid_import_loses_no_file(ready: Config, tmp_path: Path) -> None:
+    """The OOM killer (or a crash in a decoder) takes a worker: its files are retried, none is lost."""
+    folder = tmp_path / "many"
+    make_jpegs(folder, 40, size=(1600, 1200))
+    env = {**os.environ, **ready.env(), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "photoflow", "import-image", str(folder)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while count(ready, "photo") < 5 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    victims = worker_pids(proc.pid)
+    assert victims and proc.poll() is None, "no worker to kill"
+    os.kill(victims[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert "imported 40, duplicates 0, attached RAWs/sidecars 0, failed 0" in out
+    assert count(ready, "photo") == 40
+    swept = run_cli(ready, "check", "--sweep")
+    assert "datastore is consistent" in swept.stdout, swept.stdout
+
+
 def test_two_imports_at_once_into_one_sqlite_database(ready: Config, tmp_path: Path) -> None:
     folder_a, folder_b = tmp_path / "a", tmp_path / "b"
     make_jpegs(folder_a, 40, size=(400, 300))
