@@ -217,6 +217,25 @@ def test_two_imports_at_once_into_one_sqlite_database(ready: Config, tmp_path: P
     assert run_cli(ready, "check").returncode == 0
 
 
+def test_import_with_workers_into_postgresql(pg_server, tmp_path: Path) -> None:
+    """Worker processes each open their own connection to the server; the rows land once."""
+    name = "cli_" + os.urandom(6).hex()
+    config = make_config(tmp_path, pg_server.create_database(name))
+    try:
+        assert run_cli(config, "db", "upgrade").returncode == 0
+        made = run_cli(config, "create-user", "ann", "--admin", "--password-stdin", input="ann's password\n")
+        assert made.returncode == 0, made.stderr
+        make_jpegs(tmp_path / "pg", 12, size=(400, 300))
+        result = run_cli(config, "import-image", str(tmp_path / "pg"), "--album", "On PostgreSQL", "--public")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "imported 12, duplicates 0, attached RAWs/sidecars 0, failed 0" in result.stdout
+        assert run_cli(config, "check").returncode == 0
+        again = run_cli(config, "import-image", str(tmp_path / "pg"))
+        assert "imported 0, duplicates 12," in again.stdout
+    finally:
+        pg_server.drop_database(name)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

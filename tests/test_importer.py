@@ -350,3 +350,22 @@ def test_late_sidecar_attaches_and_updates(
     summary = run_import(library, admin, lonely)
     assert summary.failed and "no photo" in summary.failed[0].reason
     assert check_datastore(library.store).ok
+
+
+def test_pairing_and_duplicates_on_sqlite_and_postgresql(
+    any_library: Library, samples: Path, tmp_path: Path
+) -> None:
+    """The import's transactions, conflicts and queries mean the same on both databases."""
+    owner = services.create_user("owner", "password one", admin=True)
+    shot = tmp_path / "shot"
+    copy(samples, SMALL_JPEG, shot, "IMG_0008.jpg")
+    copy(samples, CR3, shot, "IMG_0008.CR3")
+    write_darktable_sidecar(shot / "IMG_0008.CR3.xmp", "IMG_0008.CR3", rating=3, labels=(1,), history_end=2)
+    first = run_import(any_library, owner, shot, album="Both databases")
+    assert sorted(statuses(first).values()) == ["attached", "attached", "imported"]
+    again = run_import(any_library, owner, shot / "IMG_0008.jpg", samples / "jpeg/nature/silver_fir.jpg")
+    assert statuses(again) == {"IMG_0008.jpg": "duplicate", "silver_fir.jpg": "imported"}
+    photo = Photo.get(Photo.file_name == "IMG_0008.jpg")
+    assert photo.rating == 3 and photo.color_labels == "yellow" and {"harbour", "dusk"} <= set(photo.keywords)
+    assert sorted(f.role for f in photo.files) == ["original", "raw", "sidecar"]
+    assert check_datastore(any_library.store).ok
