@@ -70,7 +70,7 @@ RAWS: dict[str, str] = {
 
 _HEAD = 64
 # exiftool names some variants apart; Photoflow treats them as their family.
-_ALIASES = {"EXTENDED WEBP": "WEBP", "BIGTIFF": "TIFF"}
+_ALIASES = {"EXTENDED WEBP": "WEBP", "BTF": "TIFF"}  # BTF: BigTIFF
 
 
 def _magic(head: bytes) -> str:

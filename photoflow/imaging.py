@@ -36,6 +36,7 @@ MIN_BYTES_PER_MEGAPIXEL = 10_000
 MIN_PREVIEW_EDGE = 160
 # Pillow's formats Photoflow opens (JPEG covers MPO); others (EPS, PDF, FITS, GD, ...) are never tried.
 FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "AVIF")
+MAX_JPEG_EDGE = 65_500  # libjpeg's limit is 65,500 pixels a side
 QUALITY = {"preview": 85, "500": 82, "250": 80, "100": 80, "20": 60}
 
 
@@ -210,7 +211,11 @@ def _fit(size: tuple[int, int], edge: int) -> tuple[int, int]:
 
 def _height_box(size: tuple[int, int], height: int) -> tuple[int, int]:
     w, h = size
-    return max(1, round(w * height / h)), max(1, height)
+    width = max(1, round(w * height / h))
+    if width > MAX_JPEG_EDGE:
+        # An extreme panorama: JPEG cannot be that wide, so the grid picture gets lower instead.
+        return MAX_JPEG_EDGE, max(1, round(h * MAX_JPEG_EDGE / w))
+    return width, max(1, height)
 
 
 def _unturn(box: tuple[int, int], swapped: bool) -> tuple[int, int]:
@@ -244,7 +249,7 @@ _TRANSPOSE = {
 
 # -- colour ------------------------------------------------------------------------------------------
 
-_SRGB = None
+_SRGB: ImageCms.ImageCmsProfile | None = None
 _TRANSFORMS: dict[tuple[bytes, str], ImageCms.ImageCmsTransform | None] = {}
 
 
@@ -263,22 +268,22 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
 
 
 def _transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
-    global _SRGB
+    """The transform from the profile `icc` to sRGB, or None when there is nothing to convert.
+
+    Whether a profile is sRGB is decided by what it does, not by its name: "Linear sRGB" is not sRGB.
+    """
     key = (hashlib.sha1(icc).digest(), mode)
     if key in _TRANSFORMS:
         return _TRANSFORMS[key]
     transform = None
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        description = (ImageCms.getProfileDescription(profile) or "").lower()
-        # Already sRGB (what most cameras and phones write): nothing to do, and nothing to spend.
-        if "srgb" not in description or mode == "CMYK":
-            if _SRGB is None:
-                _SRGB = ImageCms.createProfile("sRGB")
-            out_mode = "L" if mode == "L" and profile.profile.xcolor_space.strip() == "GRAY" else "RGB"
-            transform = ImageCms.buildTransform(
-                profile, _SRGB, mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL
-            )
+        gray = mode == "L" and profile.profile.xcolor_space.strip() == "GRAY"
+        transform = ImageCms.buildTransform(
+            profile, _srgb(), mode, "L" if gray else "RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL
+        )
+        if mode == "RGB" and _is_identity(transform):
+            transform = None  # already sRGB (what most cameras and phones write): nothing to spend
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         transform = None  # a broken profile: show the pixels as they are
     if len(_TRANSFORMS) > 64:
@@ -287,13 +292,37 @@ def _transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
     return transform
 
 
+def _srgb() -> ImageCms.ImageCmsProfile:
+    global _SRGB
+    if _SRGB is None:
+        _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    return _SRGB
+
+
+# Greys, primaries, secondaries and skin and sky tones: a profile that leaves all of them alone is sRGB.
+_PROBE = [(v, v, v) for v in (0, 32, 64, 128, 192, 255)] + [
+    (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255),
+    (224, 172, 140), (90, 140, 200), (40, 90, 30), (200, 60, 40),
+]  # fmt: skip
+
+
+def _is_identity(transform: ImageCms.ImageCmsTransform) -> bool:
+    probe = Image.frombytes("RGB", (len(_PROBE), 1), bytes(v for rgb in _PROBE for v in rgb))
+    out = ImageCms.applyTransform(probe, transform)
+    assert out is not None
+    return all(abs(a - b) <= 2 for a, b in zip(probe.tobytes(), out.tobytes(), strict=True))
+
+
 # -- output ------------------------------------------------------------------------------------------
 
 
 def _encode(im: Image.Image, quality: int) -> bytes:
     buf = io.BytesIO()
-    # No exif=, icc_profile= or xmp=: Pillow writes none unless asked, so no GPS leaks.
-    im.save(buf, "JPEG", quality=quality, optimize=False)
+    try:
+        # No exif=, icc_profile= or xmp=: Pillow writes none unless asked, so no GPS leaks.
+        im.save(buf, "JPEG", quality=quality, optimize=False)
+    except (OSError, ValueError) as exc:
+        raise Invalid(f"the picture cannot be made into a JPEG preview ({_why(exc)})") from None
     return buf.getvalue()
 
 

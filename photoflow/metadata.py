@@ -145,9 +145,9 @@ class ExifReader:
     def _running(self) -> exiftool.ExifTool:
         if self._tool is None or not self._tool.running:
             # No common arguments: each call says what it wants. -charset filename=utf8 is not needed:
-            # datastore paths are ASCII.
-            tool = exiftool.ExifTool(executable=self.executable, common_args=[])
+            # datastore paths are ASCII. (PyExifTool looks for the executable when it is constructed.)
             try:
+                tool = exiftool.ExifTool(executable=self.executable, common_args=[])
                 tool.run()
             except FileNotFoundError:
                 raise Unavailable(f"exiftool was not found ({self.executable}): {INSTALL_HINT}") from None
@@ -164,15 +164,16 @@ class ExifReader:
             return tool.execute(*params, raw_bytes=raw)
         except (OSError, ExifToolException, ValueError, UnicodeDecodeError) as exc:
             self._tool = None
-            _kill_stuck(tool, threading.Event())
+            _discard(tool)
             if fired.is_set():
                 raise Invalid(f"exiftool took longer than {self.timeout:g} s to read the file") from None
             raise Invalid(f"exiftool failed to read the file ({type(exc).__name__})") from None
         finally:
             watchdog.cancel()
-            if fired.is_set():
+            if fired.is_set() and self._tool is tool:
                 # The watchdog fired as the answer arrived: the process is gone, start afresh next time.
                 self._tool = None
+                _discard(tool)
 
     def read(self, path: Path) -> dict[str, Any]:
         """Every tag of the file at `path` (a datastore path), in exiftool's long JSON form."""
@@ -195,6 +196,23 @@ class ExifReader:
         data = self._execute("-b", f"-{tag}", _safe_path(path), raw=True)
         assert isinstance(data, bytes)
         return data
+
+
+def _discard(tool: exiftool.ExifTool) -> None:
+    """Kill an exiftool that failed, reap it and close its pipes, so nothing of it lingers."""
+    process = getattr(tool, "_process", None)
+    if process is None:
+        return
+    with contextlib.suppress(OSError):
+        process.kill()
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        process.wait(timeout=10)
+    for stream in (process.stdin, process.stdout, process.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.close()
+    # Tell PyExifTool it is over, or its destructor warns that the process "died".
+    with contextlib.suppress(AttributeError):
+        tool._flag_running_false()
 
 
 def _kill_stuck(tool: exiftool.ExifTool, fired: threading.Event) -> None:
@@ -562,20 +580,31 @@ def _display_tags(raw: Mapping[str, Any]) -> dict[str, Any]:
         else:
             value = _cap_value(value)
         kept[key] = value
-    encoded = json.dumps(kept, ensure_ascii=False, default=str)
-    if len(encoded) <= MAX_TAGS_JSON:
+    sizes = {key: _json_size(key) + _json_size(value) + 2 for key, value in kept.items()}
+    total = sum(sizes.values()) + 2
+    if total <= MAX_TAGS_JSON:
         return kept
-    # Too much: drop the longest values until it fits, and say so.
-    sizes = sorted(
-        kept, key=lambda k: len(json.dumps(kept[k], ensure_ascii=False, default=str)), reverse=True
-    )
-    total = len(encoded)
-    for key in sizes:
+    # Too much: the longest values give way first, each replaced by a note that it was dropped;
+    # if the sheer number of tags is the problem, the last ones go altogether.
+    note = "(too long to keep)"
+    for key in sorted(kept, key=sizes.__getitem__, reverse=True):
+        if total <= MAX_TAGS_JSON:
+            return kept
+        smaller = _json_size(key) + _json_size(note) + 2
+        if smaller < sizes[key]:
+            total -= sizes[key] - smaller
+            kept[key], sizes[key] = note, smaller
+    for key in reversed(list(kept)):
         if total <= MAX_TAGS_JSON:
             break
-        total -= len(json.dumps(kept[key], ensure_ascii=False, default=str)) + len(key) + 6
-        kept[key] = "(too long to keep)"
+        total -= sizes.pop(key)
+        del kept[key]
     return kept
+
+
+def _json_size(value: Any) -> int:
+    # +1 for the comma or colon that follows each key and value in the encoded object.
+    return len(json.dumps(value, ensure_ascii=False, default=str)) + 1
 
 
 def _cap_value(value: Any) -> Any:
