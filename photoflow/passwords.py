@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -12,8 +14,16 @@ MAX_LENGTH = 1024  # argon2 takes any length; a bound keeps a megabyte "password
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so an unknown name costs the same time as a wrong password.
-_DUMMY = _hasher.hash("photoflow-timing-equaliser")
+
+
+@functools.cache
+def _dummy() -> str:
+    """A hash verified when the user does not exist, so an unknown name costs what a wrong password does.
+
+    Made on first use, not at import: hashing costs a fifth of a second that every import worker
+    process would otherwise pay for nothing.
+    """
+    return _hasher.hash("photoflow-timing-equaliser")
 
 
 def check_new(password: str) -> None:
@@ -36,7 +46,7 @@ def verify(stored: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         password = password[:MAX_LENGTH]
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
