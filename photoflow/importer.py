@@ -16,7 +16,6 @@ import datetime as dt
 import io
 import json
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -171,12 +170,14 @@ class Pipeline:
         self.store = store
         self.reader = reader
         self.max_bytes = max_bytes
-        # One exiftool process answers one request at a time; web request threads take turns.
-        self._exif_lock = threading.Lock()
 
     def close(self) -> None:
         """Stop the exiftool process."""
         self.reader.close()
+
+    def warm_up(self) -> None:
+        """Start exiftool in the background (it takes a tenth of a second); the first read waits for it."""
+        self.reader.start()
 
     def prepare_path(self, path: Path, name: str | None = None, want_preview: bool = True) -> Prepared:
         """Stage and prepare a file on the server."""
@@ -235,9 +236,7 @@ class Pipeline:
 
     def read_metadata(self, path: Path) -> Metadata:
         """Normalised metadata of a stored file (a datastore path: never a client's name)."""
-        with self._exif_lock:
-            tags = self.reader.read(path)
-        return normalise(tags)
+        return normalise(self.reader.read(path))
 
     def render(self, path: Path, raw: bool, meta: Metadata | None = None) -> imaging.Rendered:
         """Make the derivatives of a stored file: a picture itself, or a RAW's embedded preview."""
@@ -264,8 +263,7 @@ class Pipeline:
         # LibRaw does not know every container (a CR3 without its raw track, say); exiftool does.
         for tag, _size in sorted(meta.previews.items(), key=lambda kv: -kv[1]):
             try:
-                with self._exif_lock:
-                    data = self.reader.extract(path, tag)
+                data = self.reader.extract(path, tag)
             except PhotoflowError:
                 continue
             if imaging.usable_preview(data):

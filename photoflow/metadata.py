@@ -15,8 +15,8 @@ import math
 import os
 import re
 import subprocess
-import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,22 +125,45 @@ def _safe_path(path: Path) -> str:
 class ExifReader:
     """One long-lived exiftool process (PyExifTool), restarted after a failure or a timeout.
 
-    Not thread-safe: one request at a time (callers hold a lock). Every call is under a time limit:
-    PyExifTool waits for exiftool without one, so a watchdog kills a stuck exiftool and makes the
-    waiting read fail instead of hanging the worker forever.
+    Thread-safe: every call runs on the reader's own thread, one at a time. That thread is also the
+    one that starts exiftool, and it lives as long as the reader, which matters: PyExifTool starts
+    exiftool with PR_SET_PDEATHSIG, which Linux ties to the starting *thread*, so an exiftool started
+    from a short-lived thread (a console worker, say) would be killed when that thread ends.
+
+    Every call is under a time limit. PyExifTool waits for exiftool without one; when the limit
+    passes, the caller kills the stuck exiftool, which makes the waiting read fail, and gets Invalid.
     """
 
     def __init__(self, executable: str = "exiftool", timeout: float = 30.0) -> None:
         self.executable = executable
         self.timeout = timeout
         self._tool: exiftool.ExifTool | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exiftool")
 
     def close(self) -> None:
-        """Stop the exiftool process."""
+        """Stop the exiftool process and the reader's thread."""
+        with contextlib.suppress(RuntimeError):  # already closed
+            self._thread.submit(self._stop).result()
+        self._thread.shutdown(wait=True)
+
+    def _stop(self) -> None:
         tool, self._tool = self._tool, None
         if tool is not None:
             with contextlib.suppress(Exception):  # already dead: nothing left to stop
                 tool.terminate()
+
+    def _forget(self, tool: exiftool.ExifTool) -> None:
+        if self._tool is tool:
+            self._tool = None
+            _discard(tool)
+
+    def start(self) -> None:
+        """Start exiftool in the background now rather than at the first read (which waits for it)."""
+        self._thread.submit(self._start_quietly)
+
+    def _start_quietly(self) -> None:
+        with contextlib.suppress(Unavailable):  # said again, with its reason, by the first read
+            self._running()
 
     def _running(self) -> exiftool.ExifTool:
         if self._tool is None or not self._tool.running:
@@ -155,25 +178,32 @@ class ExifReader:
         return self._tool
 
     def _execute(self, *params: str, raw: bool = False) -> str | bytes:
-        tool = self._running()
-        fired = threading.Event()
-        watchdog = threading.Timer(self.timeout, _kill_stuck, args=(tool, fired))
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            return tool.execute(*params, raw_bytes=raw)
-        except (OSError, ExifToolException, ValueError, UnicodeDecodeError) as exc:
-            self._tool = None
-            _discard(tool)
-            if fired.is_set():
-                raise Invalid(f"exiftool took longer than {self.timeout:g} s to read the file") from None
-            raise Invalid(f"exiftool failed to read the file ({type(exc).__name__})") from None
-        finally:
-            watchdog.cancel()
-            if fired.is_set() and self._tool is tool:
-                # The watchdog fired as the answer arrived: the process is gone, start afresh next time.
+        started: list[exiftool.ExifTool] = []
+
+        def call() -> str | bytes:
+            tool = self._running()
+            started.append(tool)
+            try:
+                return tool.execute(*params, raw_bytes=raw)
+            except (OSError, ExifToolException, ValueError, UnicodeDecodeError):
                 self._tool = None
                 _discard(tool)
+                raise
+
+        future = self._thread.submit(call)
+        try:
+            return future.result(timeout=self.timeout)
+        except TimeoutError:
+            if started:
+                _kill_stuck(started[0])
+                # The read fails at once now. Should it have finished just as the limit passed, the
+                # killed process is still the reader's: let it go too, so the next call starts afresh.
+                self._thread.submit(self._forget, started[0])
+            with contextlib.suppress(Exception):
+                future.result(timeout=30)
+            raise Invalid(f"exiftool took longer than {self.timeout:g} s to read the file") from None
+        except (OSError, ExifToolException, ValueError, UnicodeDecodeError) as exc:
+            raise Invalid(f"exiftool failed to read the file ({type(exc).__name__})") from None
 
     def read(self, path: Path) -> dict[str, Any]:
         """Every tag of the file at `path` (a datastore path), in exiftool's long JSON form."""
@@ -215,9 +245,8 @@ def _discard(tool: exiftool.ExifTool) -> None:
         tool._flag_running_false()
 
 
-def _kill_stuck(tool: exiftool.ExifTool, fired: threading.Event) -> None:
+def _kill_stuck(tool: exiftool.ExifTool) -> None:
     """Kill exiftool and make a read waiting on its pipes fail rather than spin or wait forever."""
-    fired.set()
     process = getattr(tool, "_process", None)
     if process is None:
         return
