@@ -16,18 +16,22 @@ pointing at a half file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import mmap
 import os
 import secrets
+import shutil
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from photoflow.errors import NotFound, PhotoflowError, TooLarge
+from photoflow.errors import Invalid, NotFound, PhotoflowError, TooLarge
 
 ROLE_DIRS = {"original": "originals", "raw": "raws", "sidecar": "sidecars"}
 DERIVATIVES = "derivatives"
@@ -73,32 +77,42 @@ class Datastore:
 
     def stage(self, source: BinaryIO, max_bytes: int | None = None) -> Staged:
         """Stream `source` into tmp/, hashing as it goes, and fsync it. Raises TooLarge past `max_bytes`."""
-        self.tmp.mkdir(parents=True, exist_ok=True)
         path = self._tmp_name()
         digest = hashlib.sha256()
         size = 0
-        try:
-            with open(path, "xb") as out:
-                while chunk := source.read(CHUNK):
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise TooLarge(f"file is larger than the limit of {max_bytes} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException as exc:
-            # KeyboardInterrupt included: an interrupted copy leaves nothing behind.
-            path.unlink(missing_ok=True)
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull("the datastore's disk is full") from None
-            raise
+        with _removed_on_failure(path), open(path, "xb") as out:
+            while chunk := source.read(CHUNK):
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise TooLarge(f"file is larger than the limit of {max_bytes} bytes")
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
         return Staged(path, digest.hexdigest(), size)
 
     def stage_file(self, source: Path, max_bytes: int | None = None) -> Staged:
-        """Stage a copy of the file at `source`."""
-        with open(source, "rb") as fh:
-            return self.stage(fh, max_bytes)
+        """Stage a copy of the regular file at `source`.
+
+        The kernel copies (copy_file_range: no pass through Python, a reflink where the filesystem
+        can), and the hash is taken from the copy through a memory map, so what is hashed is what is
+        stored, even should the source change meanwhile. A third of the CPU of a read/write loop.
+        """
+        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever (regular files ignore it).
+        with open(os.open(source, os.O_RDONLY | os.O_NONBLOCK), "rb") as src:
+            info = os.fstat(src.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise Invalid("not a regular file")
+            if max_bytes is not None and info.st_size > max_bytes:
+                raise TooLarge(f"file is larger than the limit of {max_bytes} bytes")
+            path = self._tmp_name()
+            # Opened for reading too: the hash is read back through a memory map.
+            with _removed_on_failure(path), open(path, "x+b") as out:
+                _copy(src, out, info.st_size)
+                os.fsync(out.fileno())
+                size = os.fstat(out.fileno()).st_size
+                digest = _sha256(out, size)
+        return Staged(path, digest, size)
 
     def commit(self, staged: Staged, role: str, extension: str) -> str:
         """Give a staged file its content address; return the path relative to the datastore."""
@@ -115,12 +129,9 @@ class Datastore:
 
         They share one folder, so each file is fsynced and renamed and the folder is fsynced once.
         """
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        staged: list[tuple[Path, str]] = []
-        try:
-            for size, data in outputs.items():
-                tmp = self._tmp_name()
-                staged.append((tmp, self.derivative_path(sha256, size)))
+        staged = [(self._tmp_name(), self.derivative_path(sha256, size)) for size in outputs]
+        with _removed_on_failure(*(tmp for tmp, _rel in staged)):
+            for (tmp, _rel), data in zip(staged, outputs.values(), strict=True):
                 with open(tmp, "xb") as out:
                     out.write(data)
                     out.flush()
@@ -130,17 +141,12 @@ class Datastore:
             for tmp, rel in staged:
                 os.replace(tmp, self.root / rel)
             _fsync_dir(folder)
-        except BaseException as exc:
-            for tmp, _rel in staged:
-                tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull("the datastore's disk is full") from None
-            raise
         return [rel for _tmp, rel in staged]
 
     def _tmp_name(self) -> Path:
         # The writer's pid and host are in the name so that a sweep can tell a crashed writer's
         # leftover from a live upload, even on a datastore shared by several hosts.
+        self.tmp.mkdir(parents=True, exist_ok=True)
         return self.tmp / f"{os.getpid()}@{_HOST}@{secrets.token_hex(8)}.part"
 
     def _install(self, tmp: Path, final: Path) -> None:
@@ -223,6 +229,42 @@ class Datastore:
             path.unlink(missing_ok=True)
             count += 1
         return count
+
+
+@contextlib.contextmanager
+def _removed_on_failure(*paths: Path) -> Iterator[None]:
+    """Remove `paths` if the block fails (Ctrl-C included), so an interrupted write leaves nothing; a
+    full disk becomes StorageFull."""
+    try:
+        yield
+    except BaseException as exc:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull("the datastore's disk is full") from None
+        raise
+
+
+def _copy(src: BinaryIO, out: BinaryIO, size: int) -> None:
+    """Copy `size` bytes (fewer if the source shrinks) in the kernel, or by hand where it cannot."""
+    copied = 0
+    try:
+        while copied < size:
+            n = os.copy_file_range(src.fileno(), out.fileno(), size - copied)
+            if n == 0:
+                return
+            copied += n
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+            raise
+        shutil.copyfileobj(src, out, CHUNK)  # both offsets are where the kernel copy stopped
+
+
+def _sha256(fh: BinaryIO, size: int) -> str:
+    if size == 0:
+        return hashlib.sha256().hexdigest()
+    with mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) as view:
+        return hashlib.sha256(view).hexdigest()
 
 
 def _is_stale(path: Path, now: float) -> bool:

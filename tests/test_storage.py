@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from photoflow.errors import NotFound, TooLarge
+from photoflow.errors import Invalid, NotFound, TooLarge
 from photoflow.storage import STALE_SECONDS, Datastore
 
 
@@ -104,3 +104,27 @@ def test_leftovers_of_dead_writers_are_stale_and_live_ones_are_not(store: Datast
     assert store.sweep() == 2
     assert sorted(p.name for p in store.tmp.iterdir()) == sorted([live.name, other_host.name])
     assert STALE_SECONDS >= 3600
+
+
+def test_stage_file_copies_in_the_kernel_and_hashes_the_copy(store: Datastore, tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    source.write_bytes(data)
+    staged = store.stage_file(source)
+    assert staged.sha256 == hashlib.sha256(data).hexdigest() and staged.size == len(data)
+    assert staged.path.read_bytes() == data
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert store.stage_file(empty).sha256 == hashlib.sha256(b"").hexdigest()
+    with pytest.raises(TooLarge):
+        store.stage_file(source, max_bytes=1024)
+
+
+def test_stage_file_refuses_what_is_not_a_regular_file(store: Datastore, tmp_path: Path) -> None:
+    """/dev/zero would never end and a FIFO would wait forever: neither is a picture on disk."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo, tmp_path):
+        with pytest.raises((Invalid, IsADirectoryError)):
+            store.stage_file(path)
+    assert list(store.tmp.iterdir()) == []
