@@ -100,7 +100,7 @@ def render(source: Path | BinaryIO, orientation: int | None = None) -> Rendered:
     rendered.outputs["preview"] = _encode(preview, QUALITY["preview"])
     for target in GRID_HEIGHTS:
         box = _height_box((shown_w, shown_h), min(target, shown_h))
-        base = base if base.size == box else base.resize(box, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        base = base if base.size == box else _shrink(base, box)
         rendered.outputs[str(target)] = _encode(base, QUALITY[str(target)])
     return rendered
 
@@ -223,11 +223,20 @@ def _unturn(box: tuple[int, int], swapped: bool) -> tuple[int, int]:
 
 
 def _resize(im: Image.Image, box: tuple[int, int]) -> Image.Image:
+    """The first, largest step down from the decoded picture: an area average (box filter).
+
+    This step costs more than all the others together; on a 1/2-scale decode of 24 MP, the box filter
+    takes a third of Lanczos's time, and at a step of 1.5-2x its softness does not show.
+    """
     if im.size == box:
         return im
-    # reducing_gap: a box reduction by a whole factor first, then bicubic on what is left; close to
-    # Lanczos in quality at a fraction of its cost on a 24 MP picture.
-    return im.resize(box, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return im.resize(box, Image.Resampling.BOX)
+
+
+def _shrink(im: Image.Image, box: tuple[int, int]) -> Image.Image:
+    """A grid step from the size before: halve with a 2x2 average while that leaves more than 1.3x to
+    go, then bicubic for the rest; sharp at a fraction of a full bicubic pass."""
+    return im.resize(box, Image.Resampling.BICUBIC, reducing_gap=1.3)
 
 
 def _finish(im: Image.Image, icc: bytes | None, orientation: int) -> Image.Image:
