@@ -8,6 +8,7 @@ is prepared, so an interrupted import keeps every group it finished and a re-run
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -71,7 +72,7 @@ def import_files(
     library: Library,
     files: list[Path],
     options: ImportOptions,
-    workers: int | None = None,
+    workers: Workers | int | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> ImportSummary:
@@ -137,79 +138,115 @@ def _outcomes(
     jobs: list[J],
     here: Callable[[J], R],
     in_worker: Callable[[J], R],
-    workers: int | None,
+    workers: Workers | int | None,
     cancel: threading.Event | None,
 ) -> Iterator[tuple[J, R | BaseException]]:
     """Run every job, in this process or over worker processes, and yield each with its outcome.
 
-    Setting `cancel` stops taking new jobs; those under way finish and are yielded.
+    `workers` is a running `Workers`, or how many to start (default: the configuration's); a few
+    jobs run here, where starting processes would cost more than it saves. Setting `cancel` stops
+    taking new jobs; those under way finish and are yielded.
     """
-    workers = workers or library.config.workers
-    if workers <= 1 or len(jobs) < _POOL_THRESHOLD:
-        for job in jobs:
-            if cancel is not None and cancel.is_set():
-                return
-            try:
-                yield job, here(job)
-            except Exception as exc:  # a bug, not a bad file: that file fails, the others go on
-                yield job, exc
+    if isinstance(workers, Workers):
+        yield from workers.run(in_worker, jobs, cancel)
         return
-    yield from _in_workers(library.config, workers, in_worker, jobs, cancel)
+    count = workers or library.config.workers
+    if count > 1 and len(jobs) >= _POOL_THRESHOLD:
+        with Workers(library.config, count) as pool:
+            yield from pool.run(in_worker, jobs, cancel)
+        return
+    for job in jobs:
+        if cancel is not None and cancel.is_set():
+            return
+        try:
+            yield job, here(job)
+        except Exception as exc:  # a bug, not a bad file: that file fails, the others go on
+            yield job, exc
 
 
-def _in_workers(
-    config: Config, workers: int, fn: Callable[[J], R], jobs: Iterable[J], cancel: threading.Event | None
-) -> Iterator[tuple[J, R | BaseException]]:
-    """Run `fn` over `jobs` in worker processes, yielding (job, result or exception) as they finish.
+class Workers:
+    """Import worker processes, started as soon as this is made so that their start-up (a Python,
+    Pillow and exiftool each) overlaps whatever the caller does next; a context manager."""
 
-    A worker that dies breaks the whole pool, and with it every job in flight. Those jobs are run
-    again one at a time in a fresh pool, so the one file that kills a worker fails alone (with
-    WorkerCrashed) and the others are imported.
-    """
-    queue = deque(jobs)
-    suspects: deque[J] = deque()
-    pending: dict[Future[R], tuple[J, bool]] = {}
-    pool = _pool(config, workers)
-    try:
-        while True:
-            if not (cancel is not None and cancel.is_set()):
-                if suspects:
-                    if not pending:
-                        job = suspects.popleft()
-                        pending[pool.submit(fn, job)] = (job, True)
-                else:
-                    # A short queue per worker, so that a cancel or Ctrl-C stops soon.
-                    while queue and len(pending) < workers * 2:
-                        job = queue.popleft()
-                        pending[pool.submit(fn, job)] = (job, False)
-            if not pending:
-                return
-            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            broken = False
-            for future in finished:
-                job, alone = pending.pop(future)
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    broken = True
-                    if alone:
-                        yield job, WorkerCrashed()
+    def __init__(self, config: Config, size: int) -> None:
+        self.config = config
+        self.size = size
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        pool = _pool(self.config, self.size)
+        # The pool spawns a process per submitted job; a no-op each makes them all start now.
+        for _ in range(self.size):
+            pool.submit(int)
+        return pool
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(
+        self, fn: Callable[[J], R], jobs: Iterable[J], cancel: threading.Event | None = None
+    ) -> Iterator[tuple[J, R | BaseException]]:
+        """Run `fn` over `jobs`, yielding (job, result or exception) as they finish.
+
+        A worker that dies breaks the whole pool, and with it every job in flight. Those jobs are run
+        again one at a time in a fresh pool, so the one file that kills a worker fails alone (with
+        WorkerCrashed) and the others are imported.
+        """
+        queue = deque(jobs)
+        suspects: deque[J] = deque()
+        pending: dict[Future[R], tuple[J, bool]] = {}
+        try:
+            while True:
+                if not (cancel is not None and cancel.is_set()):
+                    if suspects:
+                        if not pending:
+                            job = suspects.popleft()
+                            pending[self._pool.submit(fn, job)] = (job, True)
                     else:
-                        suspects.append(job)
-                    continue
-                except Exception as exc:
-                    yield job, exc
-                    continue
-                yield job, result
-            if broken:
-                suspects.extend(job for job, _alone in pending.values())
-                pending.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = _pool(config, workers)
-    finally:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+                        # A short queue per worker, so that a cancel or Ctrl-C stops soon.
+                        while queue and len(pending) < self.size * 2:
+                            job = queue.popleft()
+                            pending[self._pool.submit(fn, job)] = (job, False)
+                if not pending:
+                    return
+                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                broken = False
+                for future in finished:
+                    job, alone = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        if alone:
+                            yield job, WorkerCrashed()
+                        else:
+                            suspects.append(job)
+                        continue
+                    except Exception as exc:
+                        yield job, exc
+                        continue
+                    yield job, result
+                if broken:
+                    suspects.extend(job for job, _alone in pending.values())
+                    pending.clear()
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = self._start()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def worker_pool(
+    config: Config, jobs: int, workers: int | None = None
+) -> Workers | contextlib.nullcontext[None]:
+    """Workers for `jobs` jobs, started now; or nothing (`with` gives None) when too few to pay off."""
+    count = workers or config.workers
+    if count > 1 and jobs >= _POOL_THRESHOLD:
+        return Workers(config, count)
+    return contextlib.nullcontext()
 
 
 def _render_lone_raws(library: Library, group: list[Prepared]) -> None:
@@ -243,6 +280,8 @@ def _init_worker(env: dict[str, str]) -> None:
     # the file in hand so that nothing is left half-written.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_library = open_library(load_config(env))
+    # exiftool takes a tenth of a second to start: begin now, beside the first file's staging.
+    _worker_library.pipeline().warm_up()
 
 
 def _prepare_in_worker(job: _Job) -> Prepared:
@@ -258,7 +297,7 @@ def _render_in_worker(job: RenderJob) -> str:
 def regenerate(
     library: Library,
     jobs: list[RenderJob],
-    workers: int | None = None,
+    workers: Workers | int | None = None,
     progress: Callable[[int, int, RenderJob, str], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> list[tuple[RenderJob, str]]:

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from photoflow import db as database
 from photoflow import services
-from photoflow.batch import collect_files, import_files, regenerate
+from photoflow.batch import collect_files, import_files, regenerate, worker_pool
 from photoflow.check import check_datastore, sweep
 from photoflow.config import Config, load_config
 from photoflow.errors import PhotoflowError
@@ -30,8 +30,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Create and upgrade the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a long line (a file name and its reason) stays one line when the output is piped.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(reason: str, code: int = 1) -> NoReturn:
@@ -122,37 +123,39 @@ def import_image(
     config = _config()
     if public and not album:
         fail("--public makes an album public: give the album with --album NAME")
-    try:
-        check_exiftool(config.exiftool)
-        library = open_library(config)
-        owner = services.user_by_name(user) if user else services.default_owner()
-        album_row = services.album_for_import(album, owner.id, True if public else None)[0] if album else None
-    except PhotoflowError as exc:
-        fail(exc.reason)
     files = collect_files(paths, recursive)
-    if not files:
-        fail("no files to import")
-    options = ImportOptions(owner_id=owner.id, album_id=album_row.id if album_row else None)
-    with Progress(
-        TextColumn("importing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("import", total=len(files))
-
-        def progress(done: int, total: int, result: object) -> None:
-            bar.update(task, completed=done)
-
+    # The workers start now, so that their start-up overlaps the checks below.
+    with worker_pool(config, len(files), workers) as pool:
         try:
-            summary = import_files(library, files, options, workers=workers, progress=progress)
-        except KeyboardInterrupt:
-            err.print("interrupted: every finished photo is saved; run the same command again to finish")
-            raise typer.Exit(130) from None
-        finally:
-            library.close()
+            check_exiftool(config.exiftool)
+            library = open_library(config)
+            owner = services.user_by_name(user) if user else services.default_owner()
+            if not files:
+                fail("no files to import")
+            album_row = services.album_for_import(album, owner.id, public or None)[0] if album else None
+        except PhotoflowError as exc:
+            fail(exc.reason)
+        options = ImportOptions(owner_id=owner.id, album_id=album_row.id if album_row else None)
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("import", total=len(files))
+
+            def progress(done: int, total: int, result: object) -> None:
+                bar.update(task, completed=done)
+
+            try:
+                summary = import_files(library, files, options, workers=pool or workers, progress=progress)
+            except KeyboardInterrupt:
+                err.print("interrupted: every finished photo is saved; run the same command again to finish")
+                raise typer.Exit(130) from None
+            finally:
+                library.close()
     attached = summary.count("attached")
     out.print(
         f"imported {summary.count('imported')}, duplicates {summary.count('duplicate')}, "
