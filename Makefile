@@ -60,9 +60,12 @@ test-deps:
 	  else echo "note: PostgreSQL tests will be skipped; to run them: sudo apt-get install postgresql"; fi; \
 	fi
 
-$(VENV)/.requirements: requirements.txt
+# The project itself is installed editable (no dependencies of its own beyond requirements.txt), which
+# puts the `photoflow` command in .venv/bin.
+$(VENV)/.requirements: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	$(PIP) install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 $(VENV)/.requirements-dev: requirements-dev.txt requirements.txt
