@@ -53,6 +53,22 @@ def count(config: Config, table: str) -> int:
         return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
+def start_import(config: Config, folder: Path, **popen: object) -> subprocess.Popen:
+    """`photoflow import-image FOLDER` running in the background (output captured unless told)."""
+    options: dict[str, object] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True} | popen
+    env = {**os.environ, **config.env(), "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "photoflow", "import-image", str(folder)], env=env, **options
+    )
+
+
+def wait_for_photos(config: Config, proc: subprocess.Popen, photos: int) -> None:
+    """Until the running import has written `photos` photos (or ended, or two minutes passed)."""
+    deadline = time.monotonic() + 120
+    while count(config, "photo") < photos and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+
+
 def test_help_texts(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     top = run_cli(config, "--help")
@@ -120,17 +136,10 @@ def test_recursive_and_regenerate(ready: Config, tmp_path: Path) -> None:
 def test_kill_9_during_an_import_then_rerun_and_check(ready: Config, tmp_path: Path) -> None:
     folder = tmp_path / "many"
     make_jpegs(folder, 60, size=(1600, 1200))
-    env = {**os.environ, **ready.env(), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "photoflow", "import-image", str(folder)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    proc = start_import(
+        ready, folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    deadline = time.monotonic() + 120
-    while count(ready, "photo") < 8 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    wait_for_photos(ready, proc, 8)
     assert proc.poll() is None, "the import finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the main process and its workers, mid-import
     proc.wait()
@@ -169,17 +178,8 @@ def test_a_worker_killed_mid_import_loses_no_file(ready: Config, tmp_path: Path)
     """The OOM killer (or a crash in a decoder) takes a worker: its files are retried, none is lost."""
     folder = tmp_path / "many"
     make_jpegs(folder, 40, size=(1600, 1200))
-    env = {**os.environ, **ready.env(), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "photoflow", "import-image", str(folder)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while count(ready, "photo") < 5 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    proc = start_import(ready, folder)
+    wait_for_photos(ready, proc, 5)
     victims = worker_pids(proc.pid)
     assert victims and proc.poll() is None, "no worker to kill"
     os.kill(victims[0], signal.SIGKILL)
@@ -195,17 +195,7 @@ def test_two_imports_at_once_into_one_sqlite_database(ready: Config, tmp_path: P
     folder_a, folder_b = tmp_path / "a", tmp_path / "b"
     make_jpegs(folder_a, 40, size=(400, 300))
     make_jpegs(folder_b, 40, size=(400, 300), start=20)  # 20 files of the same bytes in both
-    env = {**os.environ, **ready.env(), "PYTHONPATH": str(REPO)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "photoflow", "import-image", str(folder)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for folder in (folder_a, folder_b)
-    ]
+    procs = [start_import(ready, folder) for folder in (folder_a, folder_b)]
     outputs = [p.communicate(timeout=300) for p in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, out + err
