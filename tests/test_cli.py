@@ -289,3 +289,14 @@ def test_the_core_never_imports_a_front_end() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_missing_exiftool_is_one_line_saying_how_to_install_it(ready: Config, samples: Path) -> None:
+    env = ready.env() | {"EXIFTOOL": "/nonexistent/exiftool"}
+    result = run_cli(ready, "import-image", str(samples / "jpeg/nature"), env_override=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "photoflow: exiftool was not found (/nonexistent/exiftool): "
+        "install it with `sudo apt-get install libimage-exiftool-perl`"
+    )
+    assert count(ready, "photo") == 0
