@@ -149,4 +149,24 @@ class PhotoAlbum(BaseModel):
         primary_key = CompositeKey("album", "photo")
 
 
-ALL_MODELS = (User, Session, Album, Photo, File, Tag, PhotoTag, PhotoAlbum)
+class LoginFailure(BaseModel):
+    """One failed login, by address ("ip:…") and by account ("user:…"), for the rate limit."""
+
+    key = CharField(max_length=300, index=True)
+    at = DateTimeField(default=utcnow, index=True)
+
+
+class LibraryState(BaseModel):
+    """Counters kept by the database itself; `generation` moves (by trigger) with every gallery change."""
+
+    name = CharField(max_length=32, primary_key=True)
+    value = IntegerField(default=0)
+
+    @classmethod
+    def generation(cls) -> int:
+        """The current gallery generation."""
+        row = cls.get_or_none(cls.name == "generation")
+        return row.value if row else 0
+
+
+ALL_MODELS = (User, Session, Album, Photo, File, Tag, PhotoTag, PhotoAlbum, LoginFailure, LibraryState)

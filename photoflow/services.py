@@ -6,18 +6,23 @@ one. The import pipeline itself is in `photoflow.importer`.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from peewee import fn
 
 from photoflow import passwords
 from photoflow.db import db
 from photoflow.errors import Conflict, Invalid, NotFound, PhotoflowError
 from photoflow.importer import Pipeline
-from photoflow.models import Album, File, Photo, Session, User, utcnow
+from photoflow.models import Album, File, Photo, PhotoAlbum, Session, User, utcnow
 from photoflow.storage import Datastore
 
 MAX_USER_NAME = 64
 MAX_ALBUM_TITLE = 200
+MAX_PHOTO_TITLE = 500
+MAX_DESCRIPTION = 5000
 LEVELS = (0, 1, 2, 4, 8)
 
 
@@ -75,6 +80,63 @@ def set_password(user_id: int, password: str) -> None:
         Session.delete().where(Session.user == user_id).execute()
 
 
+def needs_setup() -> bool:
+    """True on a fresh install: no account exists yet, so the first visit may create the first admin."""
+    return not User.select().exists()
+
+
+def create_first_admin(name: str, password: str) -> User:
+    """The first account, an admin; Conflict once any account exists (the setup page is gone then)."""
+    name = _clean_user_name(name)
+    passwords.check_new(password)
+    hashed = passwords.hash_password(password)
+    with db.atomic():  # IMMEDIATE on SQLite: two first visitors cannot both win
+        if User.select().exists():
+            raise Conflict("Photoflow is already set up")
+        return User.create(name=name, password_hash=hashed, is_admin=True)
+
+
+def set_admin(user_id: int, admin: bool) -> None:
+    """Make an account an admin or not; the last admin stays one."""
+    with db.atomic():
+        user = User.get_or_none(User.id == user_id)
+        if user is None:
+            raise NotFound("no such user")
+        if not admin and user.is_admin and _admins() <= 1:
+            raise Conflict("this is the last administrator: make another one first")
+        User.update(is_admin=admin).where(User.id == user_id).execute()
+
+
+def delete_user(user_id: int, heir_id: int) -> int:
+    """Delete an account; its photos and albums pass to `heir_id`, so nothing is lost.
+
+    Returns how many photos changed hands.
+    """
+    with db.atomic():
+        user = User.get_or_none(User.id == user_id)
+        if user is None:
+            raise NotFound("no such user")
+        if user_id == heir_id:
+            raise Conflict("an account cannot hand its photos to itself")
+        if User.get_or_none(User.id == heir_id) is None:
+            raise NotFound("no such user to receive the photos")
+        if user.is_admin and _admins() <= 1:
+            raise Conflict("this is the last administrator: make another one first")
+        moved = Photo.update(owner=heir_id).where(Photo.owner == user_id).execute()
+        Album.update(owner=heir_id).where(Album.owner == user_id).execute()
+        user.delete_instance()  # sessions go with it
+    return moved
+
+
+def _admins() -> int:
+    return User.select().where(User.is_admin == True).count()  # noqa: E712
+
+
+def users() -> list[User]:
+    """Every account, by name."""
+    return list(User.select().order_by(fn.LOWER(User.name)))
+
+
 def default_owner() -> User:
     """The account that owns imports when none is named: the first admin."""
     user = User.select().where(User.is_admin).order_by(User.id).first()
@@ -120,9 +182,105 @@ def album_for_import(title: str, owner_id: int, public: bool | None) -> tuple[Al
 
 
 def set_album_visibility(album_id: int, public: bool) -> None:
-    """Make an album public or private."""
+    """Make an album public or private (at once: every page and file asks at each request)."""
     if not Album.update(is_public=public, updated_at=utcnow()).where(Album.id == album_id).execute():
         raise NotFound("no such album")
+
+
+def edit_album(album_id: int, title: str | None = None, description: str | None = None) -> Album:
+    """Rename or describe an album."""
+    changes: dict[str, object] = {"updated_at": utcnow()}
+    if title is not None:
+        changes["title"] = _clean_title(title)
+    if description is not None:
+        changes["description"] = _clean_text(description, MAX_DESCRIPTION, "description")
+    if not Album.update(**changes).where(Album.id == album_id).execute():
+        raise NotFound("no such album")
+    return Album.get_by_id(album_id)
+
+
+def set_cover(album_id: int, photo_id: int | None) -> None:
+    """Choose the album's cover among its photos (None: the newest photo)."""
+    with db.atomic():
+        if (
+            photo_id is not None
+            and not PhotoAlbum.select()
+            .where((PhotoAlbum.album == album_id) & (PhotoAlbum.photo == photo_id))
+            .exists()
+        ):
+            raise Invalid("the cover must be a photo of the album")
+        if not Album.update(cover=photo_id, updated_at=utcnow()).where(Album.id == album_id).execute():
+            raise NotFound("no such album")
+
+
+def add_to_album(album_id: int, photo_ids: list[int]) -> int:
+    """Put photos in an album; returns how many were not there yet."""
+    with db.atomic():
+        if Album.get_or_none(Album.id == album_id) is None:
+            raise NotFound("no such album")
+        there = PhotoAlbum.select(PhotoAlbum.photo).where(PhotoAlbum.album == album_id)
+        new = [
+            pid
+            for (pid,) in Photo.select(Photo.id)
+            .where(Photo.id.in_(photo_ids) & Photo.id.not_in(there))
+            .tuples()
+        ]
+        if new:
+            PhotoAlbum.insert_many([{"photo": pid, "album": album_id} for pid in new]).execute()
+            Album.update(updated_at=utcnow()).where(Album.id == album_id).execute()
+    return len(new)
+
+
+def remove_from_album(album_id: int, photo_ids: list[int]) -> int:
+    """Take photos out of an album (they stay in the library); returns how many."""
+    with db.atomic():
+        removed = (
+            PhotoAlbum.delete()
+            .where((PhotoAlbum.album == album_id) & PhotoAlbum.photo.in_(photo_ids))
+            .execute()
+        )
+        Album.update(cover=None).where((Album.id == album_id) & Album.cover.in_(photo_ids)).execute()
+        Album.update(updated_at=utcnow()).where(Album.id == album_id).execute()
+    return removed
+
+
+def delete_album(album_id: int) -> None:
+    """Delete an album; its photos stay in the library."""
+    if not Album.delete().where(Album.id == album_id).execute():
+        raise NotFound("no such album")
+
+
+def share_album(album_id: int) -> str:
+    """Give a private album a share link token (a new one each time: the old link stops working)."""
+    token = secrets.token_urlsafe(24)
+    if not Album.update(share_token=token, updated_at=utcnow()).where(Album.id == album_id).execute():
+        raise NotFound("no such album")
+    return token
+
+
+def unshare_album(album_id: int) -> None:
+    """Revoke an album's share link."""
+    if not Album.update(share_token=None, updated_at=utcnow()).where(Album.id == album_id).execute():
+        raise NotFound("no such album")
+
+
+def album_by_share_token(token: str) -> Album:
+    """The album a share link opens; NotFound for an unknown or revoked token."""
+    album = Album.get_or_none(Album.share_token == token) if token and len(token) <= 64 else None
+    if album is None:
+        raise NotFound("no such album")
+    return album
+
+
+def album_exists(album_id: int) -> None:
+    """NotFound unless the album exists."""
+    if not Album.select().where(Album.id == album_id).exists():
+        raise NotFound("no such album")
+
+
+def albums() -> list[Album]:
+    """Every album, by title."""
+    return list(Album.select().order_by(fn.LOWER(Album.title), Album.id))
 
 
 # -- photos ------------------------------------------------------------------------------------------
@@ -134,6 +292,46 @@ def set_level(photo_id: int, level: int) -> None:
         raise Invalid(f"level must be one of {', '.join(map(str, LEVELS))}")
     if not Photo.update(level=level, updated_at=utcnow()).where(Photo.id == photo_id).execute():
         raise NotFound("no such photo")
+
+
+def edit_photo(photo_id: int, title: str | None = None, description: str | None = None) -> None:
+    """Change a photo's title or description."""
+    changes: dict[str, object] = {"updated_at": utcnow()}
+    if title is not None:
+        changes["title"] = _clean_text(title, MAX_PHOTO_TITLE, "title")
+    if description is not None:
+        changes["description"] = _clean_text(description, MAX_DESCRIPTION, "description")
+    if not Photo.update(**changes).where(Photo.id == photo_id).execute():
+        raise NotFound("no such photo")
+
+
+def set_photo_albums(photo_id: int, album_ids: list[int]) -> None:
+    """Put a photo in exactly these albums."""
+    with db.atomic():
+        if Photo.get_or_none(Photo.id == photo_id) is None:
+            raise NotFound("no such photo")
+        wanted = {a for (a,) in Album.select(Album.id).where(Album.id.in_(album_ids)).tuples()}
+        current = {
+            a for (a,) in PhotoAlbum.select(PhotoAlbum.album).where(PhotoAlbum.photo == photo_id).tuples()
+        }
+        if current - wanted:
+            PhotoAlbum.delete().where(
+                (PhotoAlbum.photo == photo_id) & PhotoAlbum.album.in_(list(current - wanted))
+            ).execute()
+            Album.update(cover=None).where(
+                Album.id.in_(list(current - wanted)) & (Album.cover == photo_id)
+            ).execute()
+        if wanted - current:
+            PhotoAlbum.insert_many([{"photo": photo_id, "album": a} for a in wanted - current]).execute()
+        if wanted ^ current:
+            Album.update(updated_at=utcnow()).where(Album.id.in_(list(wanted ^ current))).execute()
+
+
+def _clean_text(text: str, limit: int, what: str) -> str:
+    text = "".join(ch for ch in (text or "") if ch.isprintable() or ch in "\n\t").strip()
+    if len(text) > limit:
+        raise Invalid(f"the {what} is longer than {limit} characters")
+    return text
 
 
 def delete_photo(photo_id: int, store: Datastore) -> None:

@@ -36,10 +36,10 @@ def _photo(owner: User, sha: str, **fields) -> Photo:
 
 def test_migrations_are_idempotent_and_reported(config) -> None:
     database.open_database(config.database)
-    assert database.migration_status() == [("0001_initial", False)]
-    assert database.upgrade() == ["0001_initial"]
+    assert database.migration_status() == [("0001_initial", False), ("0002_web", False)]
+    assert database.upgrade() == ["0001_initial", "0002_web"]
     assert database.upgrade() == []
-    assert database.migration_status() == [("0001_initial", True)]
+    assert database.migration_status() == [("0001_initial", True), ("0002_web", True)]
     assert database.is_current()
 
 
@@ -150,7 +150,7 @@ def test_read_then_write_transactions_do_not_fail_as_locked(tmp_path: Path) -> N
 def test_db_status_command(config) -> None:
     result = run_cli(config, "db", "status")
     assert result.returncode == 0, result.stderr
-    assert "[ ] 0001_initial" in result.stdout and "1 pending" in result.stdout
-    assert run_cli(config, "db", "upgrade").stdout.strip() == "applied 0001_initial"
+    assert "[ ] 0001_initial" in result.stdout and "2 pending" in result.stdout
+    assert run_cli(config, "db", "upgrade").stdout.strip() == "applied 0001_initial\napplied 0002_web"
     assert run_cli(config, "db", "upgrade").stdout.strip() == "database is up to date"
     assert "up to date" in run_cli(config, "db", "status").stdout

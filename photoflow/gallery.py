@@ -1,0 +1,225 @@
+"""What the grid shows: the timeline (days and their counts), the photos of a range of days, an album's
+photos, and a photo's neighbours — always through the visibility rule of `photoflow.access`.
+
+Photos are ordered newest capture first (photos without a date last, by id). A grid entry is what
+pig.js needs and no more: id, the shown file's hash (the derivative URLs carry it) and aspect ratio.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from peewee import SQL, PostgresqlDatabase, fn
+
+from photoflow.access import Viewer, album_photos, visible_albums, visible_photos
+from photoflow.db import db
+from photoflow.models import Album, LibraryState, Photo, PhotoAlbum
+
+NO_DATE = "undated"
+# The first screen: enough photos to fill a large monitor twice over, whole days where they are small.
+FIRST_SCREEN = 120
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One photo in a grid."""
+
+    id: int
+    sha: str
+    width: int
+    height: int
+    day: str  # YYYY-MM-DD, or NO_DATE
+
+    def as_json(self) -> list[object]:
+        """The compact form the pages' scripts read: [id, hash prefix, aspect ratio, day]."""
+        return [self.id, self.sha[:16], round(self.width / max(1, self.height), 4), self.day]
+
+
+def _entries(query) -> list[Entry]:
+    rows = query.select(Photo.id, Photo.sha256, Photo.width, Photo.height, Photo.taken_at).tuples()
+    return [Entry(pid, sha, w or 1, h or 1, _day(taken)) for pid, sha, w, h, taken in rows.iterator()]
+
+
+def _day(taken: dt.datetime | str | None) -> str:
+    if taken is None:
+        return NO_DATE
+    return str(taken)[:10]
+
+
+def _ordered(query):
+    return query.order_by(Photo.taken_at.desc(nulls="last"), Photo.id.desc())
+
+
+# -- the timeline ----------------------------------------------------------------------------------
+
+
+class _TimelineCache:
+    """Timelines by viewer kind, kept while the library's generation has not moved."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._store: dict[tuple[str, str], tuple[int, list[tuple[str, int]]]] = {}
+
+    def get(self, key: tuple[str, str], generation: int) -> list[tuple[str, int]] | None:
+        with self._lock:
+            found = self._store.get(key)
+        return found[1] if found and found[0] == generation else None
+
+    def put(self, key: tuple[str, str], generation: int, value: list[tuple[str, int]]) -> None:
+        with self._lock:
+            if len(self._store) > 256:
+                self._store.clear()
+            self._store[key] = (generation, value)
+
+
+_cache = _TimelineCache()
+
+
+def timeline(viewer: Viewer) -> list[tuple[str, int]]:
+    """Every day with photos `viewer` may see, newest first, with its count; undated photos last."""
+    key = (str(db.obj.database) if db.obj is not None else "", viewer.kind)
+    generation = LibraryState.generation()
+    cached = _cache.get(key, generation)
+    if cached is not None:
+        return cached
+    query = (
+        Photo.select(_day_sql().alias("day"), fn.COUNT(Photo.id).alias("n"))
+        .where(visible_photos(viewer))
+        .group_by(SQL("day"))
+        .order_by(SQL("day").desc(nulls="last"))
+        .tuples()
+    )
+    result = [(d or NO_DATE, n) for d, n in query]
+    _cache.put(key, generation, result)
+    return result
+
+
+def _day_sql():
+    # The capture day as text, the same on both databases (taken_at is local time, so no time zone).
+    # coerce(False): peewee would otherwise read the text back through the datetime field.
+    if isinstance(db.obj, PostgresqlDatabase):
+        return fn.TO_CHAR(Photo.taken_at, "YYYY-MM-DD").coerce(False)
+    return fn.SUBSTR(Photo.taken_at, 1, 10).coerce(False)  # SQLite keeps datetimes as ISO text
+
+
+def days(viewer: Viewer, newest: str, oldest: str) -> list[Entry]:
+    """The photos `viewer` may see taken on the days from `newest` back to `oldest` (inclusive)."""
+    condition = visible_photos(viewer)
+    if newest == NO_DATE or oldest == NO_DATE:
+        condition = condition & Photo.taken_at.is_null()
+        if newest != NO_DATE:
+            raise ValueError("the undated photos come last: ask for them alone")
+    else:
+        start, end = _parse_day(oldest), _parse_day(newest) + dt.timedelta(days=1)
+        condition = condition & (Photo.taken_at >= start) & (Photo.taken_at < end)
+    return _entries(_ordered(Photo.select().where(condition)))
+
+
+def _parse_day(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%d")
+
+
+def first_screen(viewer: Viewer, limit: int = FIRST_SCREEN) -> list[Entry]:
+    """The newest photos, about `limit` of them, the last day made whole when it is small.
+
+    What the gallery page carries inline, so the first rows draw without another request. A day cut
+    short (thousands of photos) is completed by the page's script, which compares with the timeline.
+    """
+    head = _entries(_ordered(Photo.select().where(visible_photos(viewer))).limit(limit))
+    if len(head) < limit or head[-1].day == NO_DATE:
+        return head
+    last = head[-1].day
+    whole = days(viewer, last, last)
+    if len(whole) > limit:
+        return head
+    return [e for e in head if e.day != last] + whole
+
+
+# -- albums ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlbumCard:
+    """An album as the albums page shows it."""
+
+    album: Album
+    count: int
+    cover: Entry | None
+
+
+def album_cards(viewer: Viewer) -> list[AlbumCard]:
+    """Every album `viewer` may see, newest change first, with its visible count and cover."""
+    albums = list(
+        Album.select().where(visible_albums(viewer)).order_by(Album.updated_at.desc(), Album.id.desc())
+    )
+    cards = []
+    for album in albums:
+        photos = Photo.select().where(album_photos(viewer, album))
+        count = photos.count()
+        cover = None
+        if album.cover_id is not None:
+            chosen = _entries(photos.where(Photo.id == album.cover_id))
+            cover = chosen[0] if chosen else None
+        if cover is None:
+            newest = _entries(_ordered(photos).limit(1))
+            cover = newest[0] if newest else None
+        cards.append(AlbumCard(album, count, cover))
+    return cards
+
+
+def album_entries(viewer: Viewer, album: Album) -> list[Entry]:
+    """The photos of `album` that `viewer` may see, newest first."""
+    return _entries(_ordered(Photo.select().where(album_photos(viewer, album))))
+
+
+def albums_of(photo: Photo, viewer: Viewer) -> list[Album]:
+    """The albums a photo is in that `viewer` may see, by title."""
+    return list(
+        Album.select()
+        .join(PhotoAlbum)
+        .where((PhotoAlbum.photo == photo.id) & visible_albums(viewer))
+        .order_by(Album.title)
+    )
+
+
+# -- neighbours --------------------------------------------------------------------------------------
+
+
+def neighbours(viewer: Viewer, photo: Photo, album: Album | None = None) -> tuple[int | None, int | None]:
+    """The ids of the photos before (newer) and after (older) `photo` in its grid, or None at the ends."""
+    condition = album_photos(viewer, album) if album is not None else visible_photos(viewer)
+    newer, older = _newer_than(photo), _older_than(photo)
+    before = Photo.select(Photo.id).where(condition & newer)
+    before = before.order_by(Photo.taken_at.asc(nulls="first"), Photo.id.asc()).first()
+    after = _ordered(Photo.select(Photo.id).where(condition & older)).first()
+    return (before.id if before else None, after.id if after else None)
+
+
+def _older_than(photo: Photo):
+    if photo.taken_at is None:
+        return Photo.taken_at.is_null() & (Photo.id < photo.id)
+    return (
+        (Photo.taken_at < photo.taken_at)
+        | ((Photo.taken_at == photo.taken_at) & (Photo.id < photo.id))
+        | Photo.taken_at.is_null()
+    )
+
+
+def _newer_than(photo: Photo):
+    if photo.taken_at is None:
+        return Photo.taken_at.is_not_null() | (Photo.id > photo.id)
+    return (Photo.taken_at > photo.taken_at) | ((Photo.taken_at == photo.taken_at) & (Photo.id > photo.id))
+
+
+def group_by_day(entries: Iterable[Entry]) -> list[tuple[str, list[Entry]]]:
+    """Consecutive entries of one day together, in order."""
+    groups: list[tuple[str, list[Entry]]] = []
+    for entry in entries:
+        if groups and groups[-1][0] == entry.day:
+            groups[-1][1].append(entry)
+        else:
+            groups.append((entry.day, [entry]))
+    return groups

@@ -1,0 +1,178 @@
+"""`create_app(library)`: the Bottle application, its hooks, its error pages and its security headers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote
+
+from bottle import Bottle, HTTPError, HTTPResponse, redirect, request, response
+
+from photoflow import db as database
+from photoflow.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PhotoflowError,
+    TooLarge,
+    Unavailable,
+)
+from photoflow.library import Library
+from photoflow.sessions import RateLimited
+from photoflow.storage import StorageFull
+from photoflow.web import account, files, pages, upload
+from photoflow.web.context import begin, page
+
+log = logging.getLogger("photoflow.web")
+
+# Scripts and styles only from our own files: pages carry their data in JSON blocks, never inline code.
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; frame-ancestors 'none'; "
+    "base-uri 'self'; form-action 'self'"
+)
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+STATUS = {
+    NotFound: 404,
+    Forbidden: 403,
+    Invalid: 400,
+    TooLarge: 413,
+    Conflict: 409,
+    RateLimited: 429,
+    StorageFull: 507,
+    Unavailable: 503,
+}
+
+
+class PhotoflowApp(Bottle):
+    """Bottle, with the security headers on every answer, errors and redirects included."""
+
+    def __init__(self, library: Library) -> None:
+        super().__init__(catchall=True)
+        self.library = library
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        https = self.library.config.url_scheme == "https"
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _ in headers}
+            headers = list(headers) + [(k, v) for k, v in SECURITY_HEADERS if k.lower() not in present]
+            if https:
+                headers.append(("Strict-Transport-Security", "max-age=31536000"))
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return super().wsgi(environ, start)
+
+
+def create_app(library: Library) -> PhotoflowApp:
+    """The web application serving `library`."""
+    app = PhotoflowApp(library)
+
+    @app.hook("before_request")
+    def _begin() -> None:
+        if request.path.startswith(("/static/", "/healthz")):
+            request.environ["photoflow.context"] = None
+            return
+        begin(library)
+
+    @app.hook("after_request")
+    def _close_db() -> None:
+        # cheroot serves each request on a pool thread; give the connection back when done.
+        database.close_database()
+
+    _error_pages(app)
+
+    @app.get("/healthz")
+    def healthz() -> HTTPResponse:
+        # Says whether this instance can serve, and nothing about what it holds.
+        try:
+            database.db.execute_sql("SELECT 1")
+            ok = True
+        except Exception:
+            ok = False
+        finally:
+            database.close_database()
+        body = json.dumps({"status": "ok" if ok else "database unavailable"})
+        return HTTPResponse(body, status=200 if ok else 503, headers={"Content-Type": "application/json"})
+
+    files.install(app, library)
+    account.install(app, library)
+    upload.install(app, library)
+    pages.install(app, library)
+    return app
+
+
+def _error_pages(app: Bottle) -> None:
+    """Every PhotoflowError becomes its status, with one clear line; anything else is a logged 500."""
+
+    def handle(callback: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return callback(*args, **kwargs)
+            except PhotoflowError as exc:
+                return error_answer(exc)
+
+        return wrapper
+
+    app.install(handle)
+
+    for status in (400, 403, 404, 405, 413, 500):
+
+        @app.error(status)
+        def _error(error: HTTPError) -> str:
+            if error.status_code == 500:
+                log.error("unhandled error on %s %s: %s", request.method, request.path, error.exception,
+                          exc_info=error.exception)  # fmt: skip
+            reason = {404: "There is nothing here.", 405: "That is not how this address is used.",
+                      413: "That is more than Photoflow accepts.", 500: "Something went wrong on the server.",
+                      }.get(error.status_code, str(error.body or "That request was refused."))  # fmt: skip
+            return _render_error(error.status_code, reason)
+
+
+def error_answer(exc: PhotoflowError) -> Any:
+    """The answer for a refused request: JSON for scripts, a page for people."""
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    if isinstance(exc, Forbidden) and current_is_visitor() and request.method in ("GET", "HEAD"):
+        # A visitor asking for a members' page: the login page, then back here.
+        here = request.fullpath + ("?" + request.query_string if request.query_string else "")
+        redirect("/login?next=" + quote(here, safe=""), 303)
+    if wants_json():
+        headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        return HTTPResponse(json.dumps({"error": exc.reason}), status=status, headers=headers)
+    if isinstance(exc, RateLimited):
+        response.set_header("Retry-After", str(exc.retry_after))
+    return _render_error(status, exc.reason[:1].upper() + exc.reason[1:] + ".")
+
+
+def current_is_visitor() -> bool:
+    """True when nobody is logged in on this request."""
+    ctx = request.environ.get("photoflow.context")
+    return ctx is not None and not ctx.viewer.is_member
+
+
+def wants_json() -> bool:
+    """Scripts (fetch/XHR) and the JSON API get JSON errors."""
+    return (
+        request.path.startswith("/api/")
+        or "application/json" in request.headers.get("Accept", "")
+        or (request.path.startswith("/upload") and request.method == "POST")
+    )
+
+
+def _render_error(status: int, reason: str) -> str:
+    ctx = request.environ.get("photoflow.context")
+    if ctx is None:
+        response.status = status
+        response.content_type = "text/plain; charset=utf-8"
+        return reason
+    return page("error", status=status, title=f"{status}", reason=reason)

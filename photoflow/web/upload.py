@@ -1,0 +1,96 @@
+"""Browser uploads: one request per shot (the files sharing a base name), streamed into the datastore.
+
+The page groups the chosen files by base name (IMG_1.jpg, IMG_1.CR2, IMG_1.CR2.xmp) and sends each group
+as one multipart request, so a picture, its RAW and its sidecar are paired exactly as a command-line
+batch pairs them. Each file part streams straight into the datastore's staging area while it is hashed:
+a 100 MB RAW never sits in memory, nor in a temporary file of Bottle's. Then the same import pipeline
+as every other door reads, classifies and renders it, and one transaction writes the group's rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, BinaryIO
+
+from bottle import Bottle, request
+
+from photoflow import access, services
+from photoflow.errors import Invalid, PhotoflowError, TooLarge
+from photoflow.importer import FileResult, ImportOptions, Prepared, display_name, finalise, pair_key
+from photoflow.library import Library
+from photoflow.web import multipart
+from photoflow.web.context import answer_json, check_csrf, current
+
+MAX_REQUEST_BYTES = 4 * 1024**3  # one shot: a picture, a RAW of a medium-format camera, a sidecar
+MAX_FILES = 16
+
+
+def install(app: Bottle, library: Library) -> None:
+    """The upload routes."""
+    # Decoding a 24 MP picture takes a core and a few hundred MB: no more at once than there are cores.
+    rendering = threading.BoundedSemaphore(max(1, library.config.workers))
+
+    @app.post("/api/albums")
+    def create_album() -> Any:
+        check_csrf()
+        user = access.require_member(current().viewer)
+        title = request.forms.getunicode("title") or ""
+        public = request.forms.get("public") == "1"
+        album = services.create_album(title, user.id, public=public)
+        return answer_json({"id": album.id, "title": album.title, "public": album.is_public}, status=201)
+
+    @app.post("/upload")
+    def upload() -> Any:
+        check_csrf()
+        ctx = current()
+        user = access.require_member(ctx.viewer)
+        album_id = _album_id(request.query.get("album"))
+        length = request.content_length
+        if length < 0:
+            raise Invalid("the upload must say its length (Content-Length)")
+        if length > MAX_REQUEST_BYTES:
+            raise TooLarge(f"one upload may hold at most {MAX_REQUEST_BYTES // 1024**3} GB")
+        pipeline = ctx.library.pipeline()
+
+        def receive(_field: str, file_name: str, reader: BinaryIO) -> Prepared:
+            name = display_name(file_name)
+            try:
+                staged = ctx.library.store.stage(reader, max_bytes=MAX_REQUEST_BYTES)
+            except PhotoflowError as exc:
+                return Prepared(name, pair_key(name), "failed", exc.reason)
+            with rendering:
+                return pipeline.prepare(staged, name, mtime=None)
+
+        # A request cut off half way raises here: the part being written is removed by the datastore;
+        # parts already complete stay unreferenced, for `photoflow check --sweep --orphans` (deleting
+        # them now could race another upload of the same bytes that is about to reference them).
+        form = multipart.parse(
+            request.environ["wsgi.input"], length, request.content_type, receive, max_parts=MAX_FILES + 4
+        )
+        prepared: list[Prepared] = form.files
+        if not prepared:
+            raise Invalid("no files in the upload")
+        options = ImportOptions(owner_id=user.id, album_id=album_id)
+        results = finalise(prepared, options, ctx.library.store)
+        return answer_json({"results": [_result(r) for r in results]})
+
+
+def _album_id(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    try:
+        album_id = int(raw)
+    except ValueError:
+        raise Invalid("album must be an album number") from None
+    services.album_exists(album_id)
+    return album_id
+
+
+def _result(result: FileResult) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "status": result.status,
+        "reason": result.reason,
+        "photo": result.photo_id,
+        "role": result.role,
+    }

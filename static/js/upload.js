@@ -1,0 +1,234 @@
+// The upload tab: choose or drop files, group the files of one shot (IMG_1.jpg, IMG_1.CR2,
+// IMG_1.CR2.xmp) into one request so the server pairs them as one photo, and show each file's progress
+// and result. Two shots travel at a time; a large RAW streams to the server's disk, never its memory.
+"use strict";
+
+(() => {
+  const form = document.getElementById("upload-form");
+  if (!form) return;
+  const input = document.getElementById("files");
+  const drop = document.getElementById("drop");
+  const queue = document.getElementById("queue");
+  const start = document.getElementById("start");
+  const overall = document.getElementById("overall");
+  const summary = document.getElementById("summary");
+  const config = JSON.parse(document.getElementById("upload-config").textContent);
+  const PARALLEL = 2;
+
+  const KNOWN = new Set([
+    ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3",
+    ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".pef", ".mrw", ".srw", ".x3f",
+    ".iiq", ".3fr", ".erf", ".kdc", ".dcr", ".mos", ".rwl", ".mef",
+  ]);
+  const PICTURES = new Set([".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"]);
+
+  function split(name) {
+    const dot = name.lastIndexOf(".");
+    return dot <= 0 ? [name, ""] : [name.slice(0, dot), name.slice(dot).toLowerCase()];
+  }
+
+  // The same rule as photoflow.importer.pair_key on the server.
+  function pairKey(name) {
+    let [stem, ext] = split(name.split(/[\\/]/).pop());
+    if (ext === ".xmp") {
+      const [inner, innerExt] = split(stem);
+      if (KNOWN.has(innerExt)) stem = inner;
+    }
+    return stem.replace(/\.RAW-\d+(?:\.MP)?\.(?:COVER|ORIGINAL)$/i, "").toLowerCase();
+  }
+
+  const rank = (file) => {
+    const ext = split(file.name)[1];
+    return PICTURES.has(ext) ? 0 : ext === ".xmp" ? 2 : 1;
+  };
+
+  const items = []; // {file, row, bar, status, sent}
+  const seen = new Set();
+
+  function human(bytes) {
+    if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+    if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+    if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} kB`;
+    return `${bytes} bytes`;
+  }
+
+  function add(files) {
+    for (const file of files) {
+      const key = `${file.name}:${file.size}:${file.lastModified}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const row = document.createElement("li");
+      row.className = "queued";
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = file.name;
+      const size = document.createElement("span");
+      size.className = "size muted";
+      size.textContent = human(file.size);
+      const bar = document.createElement("progress");
+      bar.max = Math.max(1, file.size);
+      bar.value = 0;
+      const status = document.createElement("span");
+      status.className = "status";
+      status.textContent = file.size > config.maxBytes ? "too large" : "waiting";
+      row.append(name, size, bar, status);
+      queue.appendChild(row);
+      items.push({ file, row, bar, status, sent: 0, done: false });
+    }
+    start.disabled = !items.some((item) => !item.done);
+    summary.textContent = `${items.length} ${items.length === 1 ? "file" : "files"} chosen`;
+  }
+
+  input.addEventListener("change", () => add(input.files));
+  for (const type of ["dragenter", "dragover"]) {
+    drop.addEventListener(type, (event) => {
+      event.preventDefault();
+      drop.classList.add("over");
+    });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    drop.addEventListener(type, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    add(event.dataTransfer.files);
+  });
+
+  if (config.preselect) {
+    const option = form.querySelector(`#album option[value="${config.preselect}"]`);
+    if (option) {
+      option.selected = true;
+      form.querySelector('input[name="target"][value="existing"]').checked = true;
+    }
+  }
+
+  async function targetAlbum() {
+    const target = form.querySelector('input[name="target"]:checked').value;
+    if (target === "existing") return form.querySelector("#album").value;
+    if (target !== "new") return "";
+    const title = document.getElementById("new-title").value.trim();
+    if (!title) throw new Error("Give the new album a title.");
+    const body = new URLSearchParams({ title, public: document.getElementById("new-public").checked ? "1" : "0" });
+    const answer = await fetch("/api/albums", {
+      method: "POST",
+      body,
+      headers: { "X-CSRF-Token": window.Photoflow.csrf(), Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    const data = await answer.json();
+    if (!answer.ok) throw new Error(data.error || `HTTP ${answer.status}`);
+    // The album exists now: later batches go into it too.
+    const select = form.querySelector("#album");
+    const option = new Option(data.title, data.id, true, true);
+    select.add(option);
+    form.querySelector('input[name="target"][value="existing"]').disabled = false;
+    form.querySelector('input[name="target"][value="existing"]').checked = true;
+    return String(data.id);
+  }
+
+  const words = { imported: "imported", duplicate: "already here", attached: "attached", failed: "failed" };
+
+  function show(item, result) {
+    item.done = true;
+    item.row.className = result.status;
+    item.bar.value = item.bar.max;
+    item.status.textContent = result.reason ? `${words[result.status] || result.status}: ${result.reason}` : words[result.status] || result.status;
+  }
+
+  function send(group, album) {
+    return new Promise((resolve) => {
+      const body = new FormData();
+      for (const item of group) body.append("file", item.file, item.file.name);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `/upload${album ? `?album=${encodeURIComponent(album)}` : ""}`);
+      xhr.setRequestHeader("X-CSRF-Token", window.Photoflow.csrf());
+      xhr.setRequestHeader("Accept", "application/json");
+      for (const item of group) item.status.textContent = "uploading";
+      xhr.upload.addEventListener("progress", (event) => {
+        // The files travel in order: spread the bytes sent over them.
+        let left = event.loaded;
+        for (const item of group) {
+          item.sent = Math.min(item.file.size, Math.max(0, left));
+          item.bar.value = item.sent;
+          left -= item.file.size;
+          if (item.sent >= item.file.size) item.status.textContent = "processing";
+        }
+        progress();
+      });
+      const fail = (reason) => {
+        for (const item of group) if (!item.done) show(item, { status: "failed", reason });
+        resolve();
+      };
+      xhr.addEventListener("load", () => {
+        let data = null;
+        try {
+          data = JSON.parse(xhr.responseText);
+        } catch (error) {
+          fail(`the server answered ${xhr.status}`);
+          return;
+        }
+        if (xhr.status !== 200) {
+          fail(data.error || `the server answered ${xhr.status}`);
+          return;
+        }
+        const left = [...group];
+        for (const result of data.results) {
+          const at = left.findIndex((item) => item.file.name === result.name);
+          show(at >= 0 ? left.splice(at, 1)[0] : left.shift(), result);
+        }
+        for (const item of left) show(item, { status: "failed", reason: "no answer for this file" });
+        resolve();
+      });
+      xhr.addEventListener("error", () => fail("the connection failed"));
+      xhr.addEventListener("abort", () => fail("cancelled"));
+      xhr.send(body);
+    });
+  }
+
+  function progress() {
+    const total = items.reduce((sum, item) => sum + item.file.size, 0) || 1;
+    const sent = items.reduce((sum, item) => sum + (item.done ? item.file.size : item.sent), 0);
+    overall.value = sent / total;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const todo = items.filter((item) => !item.done);
+    if (!todo.length) return;
+    start.disabled = true;
+    let album = "";
+    try {
+      album = await targetAlbum();
+    } catch (error) {
+      summary.textContent = error.message;
+      start.disabled = false;
+      return;
+    }
+    overall.hidden = false;
+    const groups = new Map();
+    for (const item of todo) {
+      if (item.file.size > config.maxBytes) {
+        show(item, { status: "failed", reason: "larger than the server accepts" });
+        continue;
+      }
+      const key = pairKey(item.file.name);
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(item);
+    }
+    const pending = [...groups.values()].map((group) => group.sort((a, b) => rank(a.file) - rank(b.file)));
+    const workers = Array.from({ length: PARALLEL }, async () => {
+      while (pending.length) await send(pending.shift(), album);
+    });
+    await Promise.all(workers);
+    progress();
+    const count = (status) => items.filter((item) => item.row.className === status).length;
+    summary.textContent = `${count("imported")} imported, ${count("duplicate")} already here, ` +
+      `${count("attached")} attached, ${count("failed")} failed`;
+    const link = document.createElement("a");
+    link.href = album ? `/album/${album}` : "/";
+    link.textContent = album ? "Open the album" : "See them";
+    link.className = "after-upload";
+    summary.append(" · ", link);
+    start.disabled = !items.some((item) => !item.done);
+  });
+})();

@@ -1,0 +1,6 @@
+% rebase('base.tpl', title=title, ctx=ctx)
+<section class="narrow message">
+  <h1>{{title}}</h1>
+  <p>{{reason}}</p>
+  <p><a href="{{ctx.prefix or '/'}}">Back to the photos</a></p>
+</section>
