@@ -28,7 +28,7 @@ bench: setup migrate
 migrate: setup
 	$(PY) -m photoflow db upgrade
 
-setup: system-deps $(VENV)/.requirements
+setup: system-deps $(VENV)/.requirements node_modules/.installed
 
 setup-dev: setup $(VENV)/.requirements-dev
 
@@ -47,12 +47,15 @@ endef
 
 system-deps:
 	$(call apt_need,exiftool,libimage-exiftool-perl)
+	$(call apt_need,npm,npm)
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
 	  else echo "Photoflow needs python3-venv: run  sudo apt-get install python3-venv"; exit 1; fi; }
 
-# The tests start their own PostgreSQL server; without root they are skipped with the reason.
+# The browser tests drive Debian's Chromium with Playwright (never a browser Playwright downloads);
+# the tests start their own PostgreSQL server; without root they are skipped with the reason.
 test-deps:
+	$(call apt_need,/usr/bin/chromium,chromium)
 	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing postgresql"; \
@@ -68,9 +71,14 @@ $(VENV)/.requirements: requirements.txt pyproject.toml
 	$(PIP) install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
+# pig.js and any other front-end package, pinned in package-lock.json, never copied into the repo.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 $(VENV)/.requirements-dev: requirements-dev.txt requirements.txt
 	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules

@@ -5,6 +5,7 @@ database (SQLite, or PostgreSQL where a test asks), users, and paths to the real
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -123,3 +124,101 @@ def run_cli(
         timeout=timeout,
         cwd=REPO,
     )
+
+
+# -- the web app over real HTTP ------------------------------------------------------------------------
+
+
+class Web:
+    """A person's browser, reduced to HTTP: a cookie jar, the page's CSRF token, and form posts.
+
+    `base` is the server's http://127.0.0.1:PORT; paths are relative to it.
+    """
+
+    def __init__(self, base: str) -> None:
+        import requests
+
+        self.base = base
+        self.http = requests.Session()
+        self.csrf = ""
+
+    def get(self, path: str, **kwargs):
+        """GET a page, remembering the CSRF token it carries."""
+        kwargs.setdefault("allow_redirects", False)
+        answer = self.http.get(self.base + path, timeout=60, **kwargs)
+        found = re.search(r'<meta name="csrf-token" content="([^"]+)"', answer.text or "")
+        if found and "text/html" in answer.headers.get("Content-Type", ""):
+            self.csrf = found.group(1)
+        return answer
+
+    def post(self, path: str, data=None, *, csrf: bool = True, origin: bool = True, **kwargs):
+        """POST a form as the page would: its token, and the Origin a browser sends."""
+        if csrf and not self.csrf:
+            self.get("/login")
+        data = dict(data or {})
+        if csrf:
+            data.setdefault("csrf", self.csrf)
+        headers = kwargs.pop("headers", {})
+        if origin:
+            headers.setdefault("Origin", self.base)
+        kwargs.setdefault("allow_redirects", False)
+        return self.http.post(self.base + path, data=data, headers=headers, timeout=300, **kwargs)
+
+    def login(self, name: str, password: str):
+        """Log in through the form; the answer is the redirect."""
+        self.get("/login")
+        answer = self.post("/login", {"name": name, "password": password})
+        self.get("/")  # the session's own CSRF token
+        return answer
+
+    def upload(self, *paths: Path, album: int | None = None, names: list[str] | None = None):
+        """Upload files as one shot, the way the upload tab does (one multipart request)."""
+        files = [
+            ("file", ((names[i] if names else path.name), path.open("rb"), "application/octet-stream"))
+            for i, path in enumerate(paths)
+        ]
+        try:
+            query = f"?album={album}" if album is not None else ""
+            return self.http.post(
+                self.base + "/upload" + query,
+                files=files,
+                headers={"X-CSRF-Token": self.csrf, "Origin": self.base, "Accept": "application/json"},
+                timeout=300,
+            )
+        finally:
+            for _, (_, fh, _) in files:
+                fh.close()
+
+
+@pytest.fixture
+def server(library: Library) -> Iterator[str]:
+    """The real WSGI app on a real cheroot server on 127.0.0.1, in this process; yields its base URL."""
+    import threading
+
+    from cheroot import wsgi
+
+    from photoflow.web import create_app
+
+    app = create_app(library)
+    httpd = wsgi.Server(("127.0.0.1", 0), app, numthreads=8, server_name="photoflow-test")
+    httpd.prepare()
+    thread = threading.Thread(target=httpd.serve, daemon=True)
+    thread.start()
+    host, port = httpd.bind_addr[:2]
+    yield f"http://{host}:{port}"
+    httpd.stop()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def web(server: str) -> Web:
+    """A visitor's browser on the test server."""
+    return Web(server)
+
+
+def web_as(server: str, name: str, password: str) -> Web:
+    """A browser logged in as `name`."""
+    browser = Web(server)
+    answer = browser.login(name, password)
+    assert answer.status_code == 303, answer.text[:500]
+    return browser
