@@ -95,7 +95,7 @@ def facts(photo: Photo, size: int) -> list[Fact]:
     if photo.focal_length:
         focal = f"{photo.focal_length:g} mm"
         if photo.focal_length_35mm and round(photo.focal_length_35mm) != round(photo.focal_length):
-            focal += f" ({photo.focal_length_35mm:g} mm in 35 mm terms)"
+            focal += f" ({photo.focal_length_35mm:.0f} mm in 35 mm terms)"
     rows = [
         Fact("Taken", taken(photo)),
         Fact("Camera", camera),
