@@ -447,7 +447,7 @@ def test_derivatives_cache_and_conditional_requests(
     url = f"/d/250/{photo.id}-{photo.sha256[:16]}.jpg"
     first = visitor.get(url)
     assert first.status_code == 200 and first.headers["Content-Type"] == "image/jpeg"
-    assert first.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert first.headers["Cache-Control"] == "public, max-age=31536000, s-maxage=0, immutable"
     again = visitor.get(url, headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and not again.content
     head = visitor.http.head(server + url)
@@ -456,6 +456,7 @@ def test_derivatives_cache_and_conditional_requests(
     assert visitor.get(f"/d/250/{photo.id}-{'0' * 16}.jpg").status_code == 404  # another hash
     assert visitor.get(f"/d/999/{photo.id}-{photo.sha256[:16]}.jpg").status_code == 404
     services.set_album_visibility(album.id, False)
+    # A shared cache revalidating (s-maxage=0) after the album went private: refused, not "not modified".
     assert visitor.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 404
     member = web_as(server, "admin", "correct horse")
     private = member.get(url)
@@ -501,3 +502,30 @@ def test_serve_command_serves_the_gallery(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_upload_with_a_mixed_case_boundary(server: str, admin: User, samples: Path) -> None:
+    """Browsers' boundaries are mixed case (Chromium: ----WebKitFormBoundary...); case matters."""
+    browser = web_as(server, "admin", "correct horse")
+    boundary = "----WebKitFormBoundaryJI4a5V2BU5tdun8Z"
+    data = (samples / JPEG).read_bytes()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="Mixed.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    answer = browser.http.post(
+        server + "/upload",
+        data=body,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-CSRF-Token": browser.csrf,
+            "Origin": server,
+        },
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["results"][0]["status"] == "imported"

@@ -29,7 +29,10 @@ from photoflow.models import File, Photo
 from photoflow.storage import DERIVATIVE_SIZES
 from photoflow.web.context import Context, current, open_share
 
-IMMUTABLE = "public, max-age=31536000, immutable"
+# A public picture never changes under its URL, so browsers keep it for good; a shared cache (a proxy,
+# a CDN) must ask again every time (s-maxage=0), and its question passes the access check, so an album
+# made private is closed to it at once. (A browser that already showed a picture keeps its bytes.)
+IMMUTABLE = "public, max-age=31536000, s-maxage=0, immutable"
 PRIVATE = "private, max-age=3600"
 ROLES = ("original", "raw", "sidecar")
 WHAT = {"pictures": ("original",), "raws": ("raw",), "both": ("original", "raw", "sidecar")}

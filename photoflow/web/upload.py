@@ -64,8 +64,11 @@ def install(app: Bottle, library: Library) -> None:
         # A request cut off half way raises here: the part being written is removed by the datastore;
         # parts already complete stay unreferenced, for `photoflow check --sweep --orphans` (deleting
         # them now could race another upload of the same bytes that is about to reference them).
+        # The raw header: Bottle's request.content_type is lowercased, and boundaries are case-sensitive
+        # (Chromium's are mixed case).
+        content_type = request.environ.get("CONTENT_TYPE", "")
         form = multipart.parse(
-            request.environ["wsgi.input"], length, request.content_type, receive, max_parts=MAX_FILES + 4
+            request.environ["wsgi.input"], length, content_type, receive, max_parts=MAX_FILES + 4
         )
         prepared: list[Prepared] = form.files
         if not prepared:

@@ -123,6 +123,7 @@
     select.add(option);
     form.querySelector('input[name="target"][value="existing"]').disabled = false;
     form.querySelector('input[name="target"][value="existing"]').checked = true;
+    document.getElementById("new-title").value = "";
     return String(data.id);
   }
 
@@ -132,7 +133,9 @@
     item.done = true;
     item.row.className = result.status;
     item.bar.value = item.bar.max;
-    item.status.textContent = result.reason ? `${words[result.status] || result.status}: ${result.reason}` : words[result.status] || result.status;
+    const word = words[result.status] || result.status;
+    // A duplicate's reason ("already imported") only repeats its word.
+    item.status.textContent = result.reason && result.status !== "duplicate" ? `${word}: ${result.reason}` : word;
   }
 
   function send(group, album) {
