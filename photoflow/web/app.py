@@ -124,17 +124,31 @@ def _error_pages(app: Bottle) -> None:
 
     app.install(handle)
 
-    for status in (400, 403, 404, 405, 413, 500):
+    for status in HTTP_REASONS:
 
         @app.error(status)
-        def _error(error: HTTPError) -> str:
+        def _error(error: HTTPError) -> Any:
             if error.status_code == 500:
-                log.error("unhandled error on %s %s: %s", request.method, request.path, error.exception,
-                          exc_info=error.exception)  # fmt: skip
-            reason = {404: "There is nothing here.", 405: "That is not how this address is used.",
-                      413: "That is more than Photoflow accepts.", 500: "Something went wrong on the server.",
-                      }.get(error.status_code, str(error.body or "That request was refused."))  # fmt: skip
+                log.error(
+                    "unhandled error on %s %s: %s", request.method, request.path, error.exception,
+                    exc_info=error.exception,
+                )  # fmt: skip
+            reason = HTTP_REASONS.get(error.status_code) or str(error.body or "That request was refused.")
+            if wants_json():
+                response.content_type = "application/json; charset=utf-8"
+                return json.dumps({"error": reason})
             return _render_error(error.status_code, reason)
+
+
+# What Bottle's own refusals say (Photoflow's own errors carry their reasons).
+HTTP_REASONS = {
+    400: "",
+    403: "",
+    404: "There is nothing here.",
+    405: "That is not how this address is used.",
+    413: "That is more than Photoflow accepts.",
+    500: "Something went wrong on the server.",
+}
 
 
 def error_answer(exc: PhotoflowError) -> Any:
