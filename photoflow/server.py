@@ -13,12 +13,14 @@ from photoflow.config import Config
 from photoflow.library import open_library
 from photoflow.metadata import check_exiftool
 from photoflow.web import create_app
+from photoflow.web.upload import MAX_REQUEST_BYTES
 
 log = logging.getLogger("photoflow.server")
 
 MAX_REQUEST_HEADER = 64 * 1024
-# Uploads of large RAW files stream to disk; this only bounds what cheroot accepts at all.
-MAX_REQUEST_BODY = 2 * 1024**3
+# Uploads of large RAW files stream to disk; this bounds what cheroot accepts at all, and is the
+# upload route's own limit too, so both refuse the same sizes.
+MAX_REQUEST_BODY = MAX_REQUEST_BYTES
 
 
 def make_server(config: Config) -> wsgi.Server:

@@ -141,7 +141,11 @@ def check_csrf() -> None:
     """Every change carries the page's token, in a form field or the X-CSRF-Token header."""
     check_origin()
     ctx = current()
-    given = request.headers.get("X-CSRF-Token") or request.forms.get("csrf")
+    given = request.headers.get("X-CSRF-Token")
+    if given is None and not request.environ.get("CONTENT_TYPE", "").lower().startswith("multipart/"):
+        # Only a small urlencoded form is read for its field; a multipart body (an upload) is never
+        # parsed (nor spooled) by Bottle before the token and the session are known to be good.
+        given = request.forms.get("csrf")
     # A member's session holds the token; a visitor's form (log in, first admin) is double-submitted.
     session = ctx.session
     expected = session.csrf_token if session is not None else request.get_cookie(CSRF_COOKIE) or ""
@@ -179,8 +183,9 @@ def page(view: str, /, status: int = 200, **values: Any) -> str:
     ctx = current()
     response.status = status
     response.content_type = "text/html; charset=utf-8"
-    if ctx.viewer.is_member or ctx.shared is not None:
-        response.set_header("Cache-Control", "private, no-store")
+    # Pages change with the library; nobody's shared cache may keep a member's or a share link's.
+    private = ctx.viewer.is_member or ctx.shared is not None
+    response.set_header("Cache-Control", "private, no-store" if private else "no-cache")
     values.setdefault("title", "Photoflow")
     return template(view, template_lookup=[str(VIEWS)], ctx=ctx, json_for_script=json_for_script, **values)
 

@@ -345,7 +345,7 @@ def feed(album_id: int) -> HTTPResponse:
     headers = {
         "Content-Type": "application/atom+xml; charset=utf-8",
         "ETag": etag,
-        "Cache-Control": "public, max-age=300",
+        "Cache-Control": "public, no-cache",  # revalidated each time: an album made private closes at once
     }
     if request.headers.get("If-None-Match") == etag:
         return HTTPResponse(status=304, headers=headers)

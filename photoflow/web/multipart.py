@@ -45,7 +45,10 @@ def boundary_of(content_type: str) -> bytes:
     match = _BOUNDARY.search(content_type)
     if not match:
         raise Invalid("the multipart body has no boundary")
-    return match.group(1).encode("latin-1")
+    try:
+        return match.group(1).encode("latin-1")
+    except UnicodeEncodeError:
+        raise Invalid("the multipart boundary is not plain text") from None
 
 
 class _Body:
@@ -78,10 +81,12 @@ class _PartReader:
         self.delimiter = delimiter  # b"\r\n--" + boundary
         self.done = False
 
-    def read(self, size: int = -1) -> bytes:
-        if self.done:
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes of the part (all the rest with a negative size), b"" at its end."""
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        if self.done or size == 0:
             return b""
-        size = CHUNK if size is None or size < 0 else max(1, size)
         self.body.fill(size + len(self.delimiter))
         buf = self.body.buffer
         at = buf.find(self.delimiter)

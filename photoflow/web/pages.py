@@ -36,7 +36,13 @@ def install(app: Bottle, library: Library) -> None:
 
     @app.get("/static/<path:path>")
     def static(path: str) -> HTTPResponse:
-        answer = static_file(path, root=str(STATIC))
+        # Our own containment check: bottle.static_file answers 403 for a path outside its root, and
+        # what does not exist here must look like everything else that does not exist.
+        root = STATIC.resolve()
+        target = (root / path).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            raise NotFound("no such file")
+        answer = static_file(str(target.relative_to(root)), root=str(root))
         answer.set_header("Cache-Control", "public, max-age=3600")
         return answer
 
