@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint format bench setup setup-dev system-deps test-deps migrate clean
+.PHONY: run test lint format bench bench-deps setup setup-dev system-deps test-deps migrate clean
 
 run: setup migrate
 	$(PY) serve.py run
@@ -22,8 +22,15 @@ format: setup-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup migrate
+bench: setup migrate bench-deps
 	$(PY) bench/import_bench.py
+	$(PY) bench/gallery_bench.py
+	$(PY) bench/derivative_bench.py
+
+# The load generator and the static-file floor of the derivative benchmark.
+bench-deps:
+	$(call apt_need,wrk,wrk)
+	$(call apt_need,/usr/sbin/nginx,nginx-light)
 
 migrate: setup
 	$(PY) -m photoflow db upgrade
