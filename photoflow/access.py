@@ -59,15 +59,32 @@ def visible_albums(viewer: Viewer) -> Expression | bool:
 
 
 def visible_photos(viewer: Viewer) -> Expression | bool:
-    """A condition on Photo: the photos `viewer` may see."""
+    """A condition on Photo: the photos `viewer` may see.
+
+    For visitors this reads `photo.public`, which the database keeps (by trigger, in the same
+    transaction as any change) equal to "level 0 and in at least one public album".
+    """
     if viewer.is_member:
         return True
-    in_visible_album = fn.EXISTS(
+    public = Photo.public == True  # noqa: E712 (peewee builds SQL from ==)
+    if viewer.shared_album_id is None:
+        return public
+    in_shared = fn.EXISTS(
+        PhotoAlbum.select(PhotoAlbum.photo).where(
+            (PhotoAlbum.photo == Photo.id) & (PhotoAlbum.album == viewer.shared_album_id)
+        )
+    )
+    return public | ((Photo.level == 0) & in_shared)
+
+
+def public_rule() -> Expression:
+    """What `photo.public` must equal, computed afresh (for tests and checks of the triggers)."""
+    in_public_album = fn.EXISTS(
         PhotoAlbum.select(PhotoAlbum.photo)
         .join(Album)
-        .where((PhotoAlbum.photo == Photo.id) & visible_albums(viewer))
+        .where((PhotoAlbum.photo == Photo.id) & (Album.is_public == True))  # noqa: E712
     )
-    return (Photo.level == 0) & in_visible_album
+    return (Photo.level == 0) & in_public_album
 
 
 def photo_for(viewer: Viewer, photo_id: int) -> Photo:
@@ -76,6 +93,18 @@ def photo_for(viewer: Viewer, photo_id: int) -> Photo:
     if photo is None:
         raise NotFound("no such photo")
     return photo
+
+
+def photo_file_for(viewer: Viewer, photo_id: int) -> tuple[str, bool]:
+    """The shown file's hash and whether anyone may see the photo, if `viewer` may; NotFound otherwise.
+
+    The lean form of photo_for for the file routes, asked once for every thumbnail of a grid.
+    """
+    query = Photo.select(Photo.sha256, Photo.public).where((Photo.id == photo_id) & visible_photos(viewer))
+    row = query.tuples().first()
+    if row is None:
+        raise NotFound("no such photo")
+    return row[0], bool(row[1])
 
 
 def album_for(viewer: Viewer, album_id: int) -> Album:

@@ -88,21 +88,22 @@ def timeline(viewer: Viewer) -> list[tuple[str, int]]:
     query = (
         Photo.select(_day_sql().alias("day"), fn.COUNT(Photo.id).alias("n"))
         .where(visible_photos(viewer))
-        .group_by(SQL("day"))
-        .order_by(SQL("day").desc(nulls="last"))
+        .group_by(_day_sql())
+        .order_by(_day_sql().desc(nulls="last"))
         .tuples()
     )
-    result = [(d or NO_DATE, n) for d, n in query]
+    result = [(str(d) if d is not None else NO_DATE, n) for d, n in query]
     _cache.put(key, generation, result)
     return result
 
 
 def _day_sql():
-    # The capture day as text, the same on both databases (taken_at is local time, so no time zone).
-    # coerce(False): peewee would otherwise read the text back through the datetime field.
+    # The capture day (taken_at is local time: no time zone), written exactly as the indexes of
+    # migration 0003 are, so the count reads them in order. coerce(False): peewee would otherwise
+    # read the value back through the datetime field.
     if isinstance(db.obj, PostgresqlDatabase):
-        return fn.TO_CHAR(Photo.taken_at, "YYYY-MM-DD").coerce(False)
-    return fn.SUBSTR(Photo.taken_at, 1, 10).coerce(False)  # SQLite keeps datetimes as ISO text
+        return Photo.taken_at.cast("date").coerce(False)
+    return fn.SUBSTR(Photo.taken_at, SQL("1"), SQL("10")).coerce(False)  # SQLite keeps ISO text
 
 
 def days(viewer: Viewer, newest: str, oldest: str) -> list[Entry]:

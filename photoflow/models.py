@@ -85,6 +85,8 @@ class Photo(BaseModel):
     description = TextField(default="")
     metadata_json = TextField(default="{}")  # every tag exiftool read
     level = IntegerField(default=0)  # Piwigo privacy level: 0 everyone, 1/2/4/8 members only
+    # Kept by the database's own triggers (migration 0003): level 0 and in a public album.
+    public = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 

@@ -10,7 +10,7 @@ import pytest
 from peewee import IntegrityError
 
 from photoflow import db as database
-from photoflow import services
+from photoflow import access, services
 from photoflow.errors import Conflict, Invalid, NotFound
 from photoflow.library import Library
 from photoflow.models import Album, File, Photo, PhotoAlbum, PhotoTag, Session, Tag, User, utcnow
@@ -36,10 +36,11 @@ def _photo(owner: User, sha: str, **fields) -> Photo:
 
 def test_migrations_are_idempotent_and_reported(config) -> None:
     database.open_database(config.database)
-    assert database.migration_status() == [("0001_initial", False), ("0002_web", False)]
-    assert database.upgrade() == ["0001_initial", "0002_web"]
+    names = ["0001_initial", "0002_web", "0003_public_flag"]
+    assert database.migration_status() == [(name, False) for name in names]
+    assert database.upgrade() == names
     assert database.upgrade() == []
-    assert database.migration_status() == [("0001_initial", True), ("0002_web", True)]
+    assert database.migration_status() == [(name, True) for name in names]
     assert database.is_current()
 
 
@@ -150,7 +151,40 @@ def test_read_then_write_transactions_do_not_fail_as_locked(tmp_path: Path) -> N
 def test_db_status_command(config) -> None:
     result = run_cli(config, "db", "status")
     assert result.returncode == 0, result.stderr
-    assert "[ ] 0001_initial" in result.stdout and "2 pending" in result.stdout
-    assert run_cli(config, "db", "upgrade").stdout.strip() == "applied 0001_initial\napplied 0002_web"
+    assert "[ ] 0001_initial" in result.stdout and "3 pending" in result.stdout
+    applied = run_cli(config, "db", "upgrade").stdout.split()
+    assert applied == ["applied", "0001_initial", "applied", "0002_web", "applied", "0003_public_flag"]
     assert run_cli(config, "db", "upgrade").stdout.strip() == "database is up to date"
     assert "up to date" in run_cli(config, "db", "status").stdout
+
+
+def test_the_database_keeps_the_public_flag(any_library: Library) -> None:
+    """photo.public (kept by triggers) always equals "level 0 and in a public album", on both databases."""
+    owner = services.create_user("owner", "password one")
+    photos = [_photo(owner, f"{i:064x}") for i in range(6)]
+    public = services.create_album("Public", owner.id, public=True)
+    private = services.create_album("Private", owner.id)
+
+    def check(step: str) -> set[int]:
+        wrong = Photo.select().where(Photo.public != access.public_rule())
+        assert not wrong.exists(), f"{step}: {[p.id for p in wrong]}"
+        return {p.id for p in Photo.select().where(Photo.public == True)}  # noqa: E712
+
+    assert check("new photos") == set()
+    services.add_to_album(public.id, [photos[0].id, photos[1].id, photos[2].id])
+    services.add_to_album(private.id, [photos[2].id, photos[3].id])
+    assert check("linked") == {photos[0].id, photos[1].id, photos[2].id}
+    services.set_level(photos[1].id, 4)
+    assert check("level 4") == {photos[0].id, photos[2].id}
+    services.remove_from_album(public.id, [photos[2].id])
+    assert check("unlinked") == {photos[0].id}
+    services.set_album_visibility(private.id, True)
+    assert check("album made public") == {photos[0].id, photos[2].id, photos[3].id}
+    services.set_level(photos[1].id, 0)
+    assert check("level 0 again") == {photos[0].id, photos[1].id, photos[2].id, photos[3].id}
+    services.set_photo_albums(photos[4].id, [public.id, private.id])
+    services.delete_album(public.id)
+    assert check("album deleted") == {photos[2].id, photos[3].id, photos[4].id}
+    PhotoAlbum.update(album=private.id).where(PhotoAlbum.photo == photos[5].id).execute()  # no-op
+    services.set_album_visibility(private.id, False)
+    assert check("private again") == set()

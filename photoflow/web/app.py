@@ -40,6 +40,7 @@ SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
 )
+FILE_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
 STATUS = {
     NotFound: 404,
     Forbidden: 403,
@@ -64,8 +65,11 @@ class PhotoflowApp(Bottle):
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             _discard_unread_body(environ)
-            present = {name.lower() for name, _ in headers}
-            headers = list(headers) + [(k, v) for k, v in SECURITY_HEADERS if k.lower() not in present]
+            present = {name.lower(): value for name, value in headers}
+            # The page headers (CSP, framing) only on documents: on each of a grid's hundred pictures
+            # they would be bytes before the first thumbnails, and mean nothing there.
+            wanted = SECURITY_HEADERS if "html" in present.get("content-type", "") else FILE_HEADERS
+            headers = list(headers) + [(k, v) for k, v in wanted if k.lower() not in present]
             if https:
                 headers.append(("Strict-Transport-Security", "max-age=31536000"))
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
@@ -101,10 +105,8 @@ def create_app(library: Library) -> PhotoflowApp:
             return
         begin(library)
 
-    @app.hook("after_request")
-    def _close_db() -> None:
-        # cheroot serves each request on a pool thread; give the connection back when done.
-        database.close_database()
+    # Each cheroot thread keeps its own database connection from one request to the next (peewee's
+    # connections are per thread): opening one costs more than most requests themselves.
 
     _error_pages(app)
 
@@ -116,8 +118,7 @@ def create_app(library: Library) -> PhotoflowApp:
             ok = True
         except Exception:
             ok = False
-        finally:
-            database.close_database()
+            database.close_database()  # a broken connection: the next request opens a new one
         body = json.dumps({"status": "ok" if ok else "database unavailable"})
         return HTTPResponse(body, status=200 if ok else 503, headers={"Content-Type": "application/json"})
 

@@ -22,7 +22,7 @@ from xml.etree import ElementTree as ET
 from bottle import Bottle, HTTPResponse, request
 
 from photoflow import access, gallery, services
-from photoflow.access import ANONYMOUS, Viewer
+from photoflow.access import ANONYMOUS
 from photoflow.errors import Invalid, NotFound
 from photoflow.library import Library
 from photoflow.models import File, Photo
@@ -70,14 +70,11 @@ def derivative(size: str, photo_id: int, sha: str) -> HTTPResponse:
     ctx = current()
     if size not in DERIVATIVE_SIZES:
         raise NotFound("no such size")
-    photo = access.photo_for(ctx.viewer, photo_id)
-    if not photo.sha256.startswith(sha):
+    shown, public = access.photo_file_for(ctx.viewer, photo_id)
+    if not shown.startswith(sha):
         raise NotFound("no such picture")  # an old URL: the photo is shown from another file now
-    path = ctx.library.store.resolve(ctx.library.store.derivative_path(photo.sha256, size))
-    public = _public(ctx.viewer, photo)
-    return send(
-        path, "image/jpeg", etag=f"{photo.sha256[:32]}-{size}", cache=IMMUTABLE if public else PRIVATE
-    )
+    path = ctx.library.store.resolve(ctx.library.store.derivative_path(shown, size))
+    return send(path, "image/jpeg", etag=f"{shown[:32]}-{size}", cache=IMMUTABLE if public else PRIVATE)
 
 
 def download(photo_id: int, role: str) -> HTTPResponse:
@@ -90,20 +87,8 @@ def download(photo_id: int, role: str) -> HTTPResponse:
     if stored is None:
         raise NotFound("no such file")
     path = ctx.library.store.resolve(stored.path)
-    public = _public(ctx.viewer, photo)
-    return send(path, stored.mime, etag=stored.sha256[:32], cache=IMMUTABLE if public else PRIVATE,
-                attachment=stored.original_name)  # fmt: skip
-
-
-def _public(viewer: Viewer, photo: Photo) -> bool:
-    """Whether anyone may see this photo: only then may shared caches keep its bytes."""
-    if not viewer.is_member and viewer.shared_album_id is None:
-        return True  # the visitor could see it, so everyone can
-    try:
-        access.photo_for(ANONYMOUS, photo.id)
-    except NotFound:
-        return False
-    return True
+    cache = IMMUTABLE if photo.public else PRIVATE  # only what anyone may see may be kept by anyone
+    return send(path, stored.mime, etag=stored.sha256[:32], cache=cache, attachment=stored.original_name)
 
 
 def send(path: Path, mime: str, etag: str, cache: str, attachment: str | None = None) -> HTTPResponse:
