@@ -18,13 +18,13 @@ Servers, all on 127.0.0.1, each started and stopped by this script:
 
 Load: wrk (Debian's `wrk`, C, epoll) when installed: --wrk-threads (default 2) threads over --connections
 (default 8) keep-alive connections for --seconds (default 10) after a 2 s warm-up run, per target. Fewer
-than 10 connections, because cheroot keeps at most keep_alive_conn_limit (10, which photoflow.server
-leaves as it is) connections open and answers `Connection: close` past that, so that clients must
-connect again. wrk shares the 2 cores with the server, but uses far less CPU per request than any Python
-client would. When wrk is missing (or with `--client python`) a Python client is used instead: one
-process per core, each with threads holding raw keep-alive sockets (a pre-built request, responses read
-by Content-Length, a new connection after `Connection: close`, counted); it competes with the server
-for the same cores much more, so its rates are lower, the floor's most of all.
+than 10 connections, because cheroot keeps at most keep_alive_conn_limit (10 by default; photoflow.server
+raises it, the cheroot-static server does not) connections open and answers `Connection: close` past that,
+so that clients must connect again. wrk shares the 2 cores with the server, but uses far less CPU per
+request than any Python client would. When wrk is missing (or with `--client python`) a Python client is
+used instead: one process per core, each with threads holding raw keep-alive sockets (a pre-built request,
+responses read by Content-Length, a new connection after `Connection: close`, counted); it competes with the
+server for the same cores much more, so its rates are lower, the floor's most of all.
 All servers run at once (idle when not loaded); each round loads every target in turn, --rounds rounds
 (default 2), and the best round counts for each target, so that a burst of other work on the machine
 does not fall on one server only. Each target is checked once before the runs (status, body length,
@@ -37,9 +37,10 @@ session cookie made with photoflow.sessions.start), cheroot-static and nginx (20
 Where the time goes: the WSGI application is also called in this process, without any server, --calls
 times (default 3000, on one thread, in 5 batches: the fastest batch counts) for the visitor's 200: its
 rate is the ceiling of the application code alone on one core. The parts of a call are timed alone the
-same way (the request's SQLite connection, building the SQL of access.photo_for, running it, making the
-model; the rest is the difference), and the same calls under cProfile give the modules and functions that
-take the time, and the SQL statements and SQLite connections per request.
+same way (building the SQL of access.photo_file_for, running it, peewee's handling of the row; the rest
+is the difference; the thread keeps its database connection, as the server's threads do), and the same
+calls under cProfile give the modules and functions that take the time, and the SQL statements and
+SQLite connections per request.
 
 The last line is `derivative: X req/s, floor (nginx): Y req/s, ratio: Z` (Z = X / Y; the cheroot-static
 server stands in as the floor, and says so, when nginx is not installed).
@@ -531,31 +532,24 @@ def app_calls(env: dict[str, str], photo: Photo, calls: int) -> tuple[float, str
             best = min(best, (time.perf_counter() - start) / batch)
         return best * 1e6
 
-    def connect_and_close() -> None:
-        database.db.connect(reuse_if_open=True)
-        database.db.execute_sql("SELECT id FROM photo WHERE id = ?", (photo.id,)).fetchall()
-        database.close_database()
+    def lookup():  # what the route asks: access.photo_file_for, a new query each time as there
+        return PhotoModel.select(PhotoModel.sha256, PhotoModel.public).where(
+            (PhotoModel.id == photo.id) & visible_photos(ANONYMOUS)
+        )
 
-    query = PhotoModel.select().where((PhotoModel.id == photo.id) & visible_photos(ANONYMOUS)).limit(1)
     results: dict[str, Any] = {}
 
     def measure() -> None:
         for _ in range(100):
             call_once()
         results["call"] = per_call(call_once)
-        results["connection"] = per_call(connect_and_close)
-        results["build"] = per_call(lambda: PhotoModel.select().where(
-            (PhotoModel.id == photo.id) & visible_photos(ANONYMOUS)).limit(1).sql())  # fmt: skip
-        sql, params = query.sql()
-        database.db.connect(reuse_if_open=True)
+        results["build"] = per_call(lambda: lookup().sql())
+        sql, params = lookup().sql()
         cursor = database.db.connection().cursor()
         results["execute"] = per_call(lambda: cursor.execute(sql, params).fetchall())
-        # A new query object each time: peewee keeps the rows of a query it has run.
-        whole = per_call(lambda: list(PhotoModel.select().where(
-            (PhotoModel.id == photo.id) & visible_photos(ANONYMOUS)).limit(1)))  # fmt: skip
-        results["model"] = whole - results["build"] - results["execute"]
+        whole = per_call(lambda: lookup().tuples().first())
+        results["rows"] = whole - results["build"] - results["execute"]
         cursor.close()
-        database.close_database()
         profile = cProfile.Profile()
         profile.enable()
         for _ in range(calls):
@@ -571,17 +565,16 @@ def app_calls(env: dict[str, str], photo: Photo, calls: int) -> tuple[float, str
         sys.exit(f"derivative_bench: the application answered {sorted(set(statuses))} in-process")
     call = results["call"]
     parts = [
-        ("opening the request's SQLite connection (peewee, 5 pragmas), first statement, closing it",
-         results["connection"]),
-        ("building the SQL of access.photo_for(visitor) (peewee: 36 columns, an EXISTS)", results["build"]),
+        ("building the SQL of access.photo_file_for(visitor) (peewee: 2 columns, the public flag)",
+         results["build"]),
         ("running that statement in SQLite and fetching the row", results["execute"]),
-        ("turning the row into a Photo model (peewee)", results["model"]),
+        ("peewee's handling of the cursor and the row", results["rows"]),
     ]  # fmt: skip
     rest = call - sum(us for _, us in parts)
     lines = [f"      {us:6.0f} us {us / call:6.1%}  {what}" for what, us in parts]
     lines.append(
-        f"      {rest:6.0f} us {rest / call:6.1%}  the rest: bottle's routing and hooks, headers, "
-        "resolving, stat and open of the file"
+        f"      {rest:6.0f} us {rest / call:6.1%}  the rest: bottle's routing and hooks, the session "
+        "cookie, headers, resolving, stat and open of the file"
     )
     return 1e6 / call, "\n".join(lines), summarise(results["profile"], calls)
 
