@@ -64,7 +64,8 @@ class PhotoflowApp(Bottle):
         https = self.library.config.url_scheme == "https"
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            _discard_unread_body(environ)
+            if not status.startswith("413"):  # after a 413 cheroot closes the connection unread
+                _discard_unread_body(environ)
             present = {name.lower(): value for name, value in headers}
             # The page headers (CSP, framing) only on documents: on each of a grid's hundred pictures
             # they would be bytes before the first thumbnails, and mean nothing there.
