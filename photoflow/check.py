@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from photoflow.models import File, Photo
-from photoflow.storage import DERIVATIVES, Datastore
+from photoflow.storage import DERIVATIVES, Datastore, remove_leftover
 
 # An unreferenced file younger than this may belong to an import that has not written its rows yet.
 ORPHAN_GRACE_SECONDS = 3600
@@ -67,7 +67,7 @@ def sweep(store: Datastore, report: CheckReport, orphans: bool = False) -> int:
     """Remove the leftovers (and, with `orphans`, unreferenced files older than an hour); return the count."""
     count = 0
     for path in report.leftovers:
-        path.unlink(missing_ok=True)
+        remove_leftover(path)
         count += 1
     if orphans:
         now = time.time()

@@ -79,6 +79,7 @@ class Prepared:
     reason: str = ""
     role: str = ""  # "original", "raw" or "sidecar"
     sha256: str = ""
+    md5: str = ""
     size: int = 0
     format: str = ""
     mime: str = ""
@@ -112,6 +113,7 @@ class ImportOptions:
     level: int = 0
     title: str | None = None
     description: str | None = None
+    author: str | None = None
     tags: tuple[str, ...] = ()
 
 
@@ -207,7 +209,9 @@ class Pipeline:
 
         `want_preview` False skips rendering a RAW whose picture is in the same batch.
         """
-        item = Prepared(name, pair_key(name), "ok", sha256=staged.sha256, size=staged.size, mtime=mtime)
+        item = Prepared(
+            name, pair_key(name), "ok", sha256=staged.sha256, md5=staged.md5, size=staged.size, mtime=mtime
+        )
         try:
             existing = File.get_or_none(File.sha256 == staged.sha256)
             if existing is not None:
@@ -367,7 +371,7 @@ def _place_picture(p: Prepared, options: ImportOptions, plan: _Plan, with_raw: b
         photo = _new_photo(p, options)
         _add_file(photo, p)
         plan.results.append(FileResult(p.name, "imported", "", photo.id, p.role))
-    _set_keywords(photo, [*(p.meta.keywords if p.meta else ()), *options.tags])
+    add_keywords(photo, [*(p.meta.keywords if p.meta else ()), *options.tags])
     _link_album(photo, options)
     return photo
 
@@ -396,7 +400,7 @@ def _place_raw(p: Prepared, anchor: Photo | None, options: ImportOptions, plan: 
         return None
     photo = _new_photo(p, options)
     _add_file(photo, p)
-    _set_keywords(photo, [*(p.meta.keywords if p.meta else ()), *options.tags])
+    add_keywords(photo, [*(p.meta.keywords if p.meta else ()), *options.tags])
     _link_album(photo, options)
     plan.results.append(FileResult(p.name, "imported", "shown from the RAW's preview", photo.id, p.role))
     return photo
@@ -421,7 +425,7 @@ def _place_sidecar(p: Prepared, anchor: Photo | None, options: ImportOptions, pl
     if p.meta is not None:
         _apply_sidecar(photo, p.meta)
         photo.save()
-        _set_keywords(photo, [*photo.keywords, *p.meta.keywords])
+        add_keywords(photo, [*photo.keywords, *p.meta.keywords])
     plan.results.append(FileResult(p.name, "attached", "sidecar of " + photo.file_name, photo.id, p.role))
 
 
@@ -569,6 +573,8 @@ def _new_photo(p: Prepared, options: ImportOptions) -> Photo:
         fields["title"] = options.title
     if options.description:
         fields["description"] = options.description
+    if options.author:
+        fields["author"] = options.author
     return Photo.create(**fields)
 
 
@@ -617,6 +623,7 @@ def _add_file(photo: Photo, p: Prepared) -> File:
         mime=p.mime,
         path=p.path,
         original_name=p.name,
+        md5=p.md5 or None,
     )
 
 
@@ -624,13 +631,15 @@ def _has_role(photo: Photo, role: str) -> bool:
     return File.select().where((File.photo == photo) & (File.role == role)).exists()
 
 
-def _set_keywords(photo: Photo, names: Iterable[str]) -> None:
+def add_keywords(photo: Photo | int, names: Iterable[str]) -> None:
+    """Give a photo these keywords too (new tags are made); the ones it has stay."""
     wanted = list(dict.fromkeys(n.strip()[:200] for n in names if n and n.strip()))
     if not wanted:
         return
     Tag.insert_many([{"name": n} for n in wanted]).on_conflict_ignore().execute()
     tags = Tag.select().where(Tag.name.in_(wanted))
-    rows = [{"photo": photo.id, "tag": t.id} for t in tags]
+    photo_id = photo if isinstance(photo, int) else photo.id
+    rows = [{"photo": photo_id, "tag": t.id} for t in tags]
     PhotoTag.insert_many(rows).on_conflict_ignore().execute()
 
 
@@ -639,6 +648,38 @@ def _link_album(photo: Photo, options: ImportOptions) -> None:
         return
     PhotoAlbum.insert(photo=photo.id, album=options.album_id).on_conflict_ignore().execute()
     Album.update(updated_at=utcnow()).where(Album.id == options.album_id).execute()
+
+
+# -- replacing a picture -----------------------------------------------------------------------------
+
+
+def replace_picture(photo_id: int, p: Prepared, store: Datastore) -> FileResult:
+    """Show a photo from a new picture from now on (Piwigo's overwrite): its id, albums, tags, level and
+    what the person set by hand stay; the old picture's file and derivatives go."""
+    if p.status == "duplicate":
+        if p.photo_id == photo_id:
+            return FileResult(p.name, "duplicate", "this picture already", photo_id, p.role)
+        raise Invalid(f"this file is already photo {p.photo_id}")
+    if p.role != "original":
+        store.remove(p.path)
+        raise Invalid("only a picture can replace a photo's picture")
+    with db.atomic():
+        photo = Photo.get_or_none(Photo.id == photo_id)
+        if photo is None:
+            raise NotFound("no such photo")
+        old_sha = photo.sha256
+        old = list(File.select().where((File.photo == photo) & (File.role == "original")))
+        _apply_picture(photo, p)
+        photo.save()
+        for row in old:
+            row.delete_instance()
+        _add_file(photo, p)
+    for row in old:
+        if not File.select().where(File.path == row.path).exists():
+            store.remove(row.path)
+    if old_sha != photo.sha256 and not Photo.select().where(Photo.sha256 == old_sha).exists():
+        store.remove_derivatives(old_sha)
+    return FileResult(p.name, "imported", "replaced the photo's picture", photo_id, p.role)
 
 
 # -- undoing a pair ----------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from photoflow import db as database
 from photoflow.config import Config
 from photoflow.errors import Unavailable
@@ -17,13 +19,18 @@ class Library:
         self.config = config
         self.store = Datastore(config.datastore)
         self._pipeline: Pipeline | None = None
+        self._lock = threading.Lock()
+        # Decoding a 24 MP picture takes a core and a few hundred MB: a server's request threads take
+        # turns, no more at once than there are cores.
+        self.rendering = threading.BoundedSemaphore(max(1, config.workers))
 
     def pipeline(self) -> Pipeline:
         """The import pipeline of this process, with its exiftool started on first use."""
-        if self._pipeline is None:
-            reader = ExifReader(self.config.exiftool, timeout=self.config.exiftool_timeout)
-            self._pipeline = Pipeline(self.store, reader)
-        return self._pipeline
+        with self._lock:
+            if self._pipeline is None:
+                reader = ExifReader(self.config.exiftool, timeout=self.config.exiftool_timeout)
+                self._pipeline = Pipeline(self.store, reader)
+            return self._pipeline
 
     def close(self) -> None:
         """Stop exiftool and close this thread's database connection."""

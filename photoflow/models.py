@@ -83,6 +83,7 @@ class Photo(BaseModel):
     color_labels = CharField(max_length=64, default="")  # comma-separated names
     title = TextField(default="")
     description = TextField(default="")
+    author = CharField(max_length=200, default="")  # as a Piwigo client sends it
     metadata_json = TextField(default="{}")  # every tag exiftool read
     level = IntegerField(default=0)  # Piwigo privacy level: 0 everyone, 1/2/4/8 members only
     # Kept by the database's own triggers (migration 0003): level 0 and in a public album.
@@ -127,6 +128,7 @@ class File(BaseModel):
     mime = CharField(max_length=64)
     path = CharField(max_length=255)  # relative to the datastore
     original_name = CharField(max_length=255)
+    md5 = CharField(max_length=32, null=True)  # Piwigo clients find files by MD5
     created_at = DateTimeField(default=utcnow)
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
+import math
 import mmap
 import os
 import secrets
@@ -38,6 +40,7 @@ DERIVATIVES = "derivatives"
 # What `imaging.render` makes: the large preview and the pig.js grid heights.
 DERIVATIVE_SIZES = ("preview", "500", "250", "100", "20")
 TMP = "tmp"
+CHUNKS = "chunks"
 CHUNK = 1 << 20
 # A leftover whose writer is gone (same host) or that is older than this (another host) is stale.
 STALE_SECONDS = 6 * 3600
@@ -57,6 +60,7 @@ class Staged:
     path: Path
     sha256: str
     size: int
+    md5: str = ""  # for Piwigo clients, which name files by MD5
 
 
 class Datastore:
@@ -67,10 +71,11 @@ class Datastore:
         # symlink inside it cannot lead out.
         self.root = Path(root).resolve()
         self.tmp = self.root / TMP
+        self.chunks = Chunks(self)
 
     def prepare(self) -> None:
         """Create the folders (idempotent)."""
-        for name in (*ROLE_DIRS.values(), DERIVATIVES, TMP):
+        for name in (*ROLE_DIRS.values(), DERIVATIVES, TMP, CHUNKS):
             (self.root / name).mkdir(parents=True, exist_ok=True)
 
     # -- writing ---------------------------------------------------------------------------------
@@ -78,7 +83,7 @@ class Datastore:
     def stage(self, source: BinaryIO, max_bytes: int | None = None) -> Staged:
         """Stream `source` into tmp/, hashing as it goes, and fsync it. Raises TooLarge past `max_bytes`."""
         path = self._tmp_name()
-        digest = hashlib.sha256()
+        digest, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
         size = 0
         with _removed_on_failure(path), open(path, "xb") as out:
             while chunk := source.read(CHUNK):
@@ -86,10 +91,11 @@ class Datastore:
                 if max_bytes is not None and size > max_bytes:
                     raise TooLarge(f"file is larger than the limit of {max_bytes} bytes")
                 digest.update(chunk)
+                md5.update(chunk)
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        return Staged(path, digest.hexdigest(), size)
+        return Staged(path, digest.hexdigest(), size, md5.hexdigest())
 
     def stage_file(self, source: Path, max_bytes: int | None = None) -> Staged:
         """Stage a copy of the regular file at `source`.
@@ -111,8 +117,8 @@ class Datastore:
                 _copy(src, out, info.st_size)
                 os.fsync(out.fileno())
                 size = os.fstat(out.fileno()).st_size
-                digest = _sha256(out, size)
-        return Staged(path, digest, size)
+                digest, md5 = _hashes(out, size)
+        return Staged(path, digest, size, md5)
 
     def commit(self, staged: Staged, role: str, extension: str) -> str:
         """Give a staged file its content address; return the path relative to the datastore."""
@@ -212,21 +218,20 @@ class Datastore:
                     yield str(Path(dirpath, name).relative_to(self.root))
 
     def leftovers(self, stale_only: bool = True) -> list[Path]:
-        """Files in tmp/ left by writers that are gone (or every file there, with stale_only=False)."""
-        if not self.tmp.is_dir():
-            return []
+        """Files in tmp/ left by writers that are gone, and chunked uploads abandoned long ago (or every
+        one of them, with stale_only=False)."""
         found = []
         now = time.time()
-        for path in self.tmp.iterdir():
-            if not stale_only or _is_stale(path, now):
-                found.append(path)
+        if self.tmp.is_dir():
+            found += [path for path in self.tmp.iterdir() if not stale_only or _is_stale(path, now)]
+        found += self.chunks.abandoned(now if stale_only else math.inf)
         return sorted(found)
 
     def sweep(self) -> int:
         """Remove stale leftovers; return how many."""
         count = 0
         for path in self.leftovers():
-            path.unlink(missing_ok=True)
+            remove_leftover(path)
             count += 1
         return count
 
@@ -260,11 +265,100 @@ def _copy(src: BinaryIO, out: BinaryIO, size: int) -> None:
         shutil.copyfileobj(src, out, CHUNK)  # both offsets are where the kernel copy stopped
 
 
-def _sha256(fh: BinaryIO, size: int) -> str:
+def _hashes(fh: BinaryIO, size: int) -> tuple[str, str]:
+    """SHA-256 (the content address) and MD5 (what Piwigo clients know files by) of a whole file."""
     if size == 0:
-        return hashlib.sha256().hexdigest()
+        return hashlib.sha256().hexdigest(), hashlib.md5(usedforsecurity=False).hexdigest()
     with mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) as view:
-        return hashlib.sha256(view).hexdigest()
+        return hashlib.sha256(view).hexdigest(), hashlib.md5(view, usedforsecurity=False).hexdigest()
+
+
+def remove_leftover(path: Path) -> None:
+    """Remove a leftover file, or an abandoned chunk folder with what it holds."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class Chunks:
+    """Pieces of a file that arrives over several requests (Piwigo's addChunk, and chunked uploads).
+
+    Each file being sent has a folder in chunks/ named by a key the caller makes (who sends it and
+    what); each piece is a file named by its position, written whole or not at all. When the last
+    piece has come, `assemble` streams them in order into the staging area like any upload, and the
+    folder goes. A folder untouched for STALE_SECONDS is an abandoned upload, swept by the check.
+    """
+
+    def __init__(self, store: Datastore) -> None:
+        self.store = store
+        self.root = store.root / CHUNKS
+
+    def _folder(self, key: str) -> Path:
+        if not key or not all(ch.isalnum() or ch in "-_" for ch in key):
+            raise ValueError(f"not a chunk key: {key!r}")
+        folder = self.root / key
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def put(self, key: str, position: int, staged: Path) -> None:
+        """Keep a staged file (in tmp/, the same disk) as piece `position`."""
+        target = self._folder(key) / f"{position:08d}"
+        os.replace(staged, target)
+        os.utime(target.parent)
+
+    def put_bytes(self, key: str, position: int, data: bytes) -> None:
+        """Keep `data` as piece `position`."""
+        staged = self.store.stage(io.BytesIO(data))
+        self.put(key, position, staged.path)
+
+    def assemble(self, key: str, count: int | None) -> Staged:
+        """The whole file, staged; with `count`, pieces 0..count-1 must all be there."""
+        folder = self._folder(key)
+        pieces = sorted(folder.iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1)
+        if count is not None and [p.name for p in pieces] != [f"{n:08d}" for n in range(count)]:
+            raise Invalid("some chunks of the file are missing")
+        if not pieces:
+            raise Invalid("no chunks were sent for this file")
+        staged = self.store.stage(_Concatenated(pieces))
+        shutil.rmtree(folder, ignore_errors=True)
+        return staged
+
+    def abandoned(self, now: float) -> list[Path]:
+        """Folders of uploads nobody has added to for STALE_SECONDS."""
+        if not self.root.is_dir():
+            return []
+        old = []
+        for folder in self.root.iterdir():
+            try:
+                if now - folder.stat().st_mtime > STALE_SECONDS:
+                    old.append(folder)
+            except FileNotFoundError:
+                continue
+        return old
+
+
+class _Concatenated(io.RawIOBase):
+    """Several files read one after another, as one stream."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = list(paths)
+        self.current: BinaryIO | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self.current is None:
+                if not self.paths:
+                    return b""
+                self.current = open(self.paths.pop(0), "rb")  # noqa: SIM115 (closed when drained)
+            data = self.current.read(size if size and size > 0 else CHUNK)
+            if data:
+                return data
+            self.current.close()
+            self.current = None
 
 
 def _is_stale(path: Path, now: float) -> bool:

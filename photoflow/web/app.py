@@ -23,7 +23,7 @@ from photoflow.errors import (
 from photoflow.library import Library
 from photoflow.sessions import RateLimited
 from photoflow.storage import StorageFull
-from photoflow.web import account, files, pages, upload
+from photoflow.web import account, files, pages, upload, ws
 from photoflow.web.context import begin, page
 
 log = logging.getLogger("photoflow.web")
@@ -126,6 +126,7 @@ def create_app(library: Library) -> PhotoflowApp:
     files.install(app, library)
     account.install(app, library)
     upload.install(app, library)
+    ws.install(app, library)
     pages.install(app, library)
     return app
 

@@ -9,7 +9,6 @@ as every other door reads, classifies and renders it, and one transaction writes
 
 from __future__ import annotations
 
-import threading
 from typing import Any, BinaryIO
 
 from bottle import Bottle, request
@@ -27,8 +26,6 @@ MAX_FILES = 16
 
 def install(app: Bottle, library: Library) -> None:
     """The upload routes."""
-    # Decoding a 24 MP picture takes a core and a few hundred MB: no more at once than there are cores.
-    rendering = threading.BoundedSemaphore(max(1, library.config.workers))
 
     @app.post("/api/albums")
     def create_album() -> Any:
@@ -58,7 +55,7 @@ def install(app: Bottle, library: Library) -> None:
                 staged = ctx.library.store.stage(reader, max_bytes=MAX_REQUEST_BYTES)
             except PhotoflowError as exc:
                 return Prepared(name, pair_key(name), "failed", exc.reason)
-            with rendering:
+            with ctx.library.rendering:
                 return pipeline.prepare(staged, name, mtime=None)
 
         # A request cut off half way raises here: the part being written is removed by the datastore;

@@ -1,0 +1,193 @@
+"""`/ws.php` over HTTP: a request becomes a `piwigo.Call`, an answer becomes Piwigo's JSON or XML.
+
+The rules of the protocol as its clients use it (../shared/docs/piwigo.md): the format comes from the
+query string only (XML when absent); parameters from the POST body on POST, else from the query, and
+`method` from the body or else the query — one rule, used for dispatch and checks alike; never a
+redirect (libcurl would turn the POST into a GET); every failure is a `stat: fail` in the asked format,
+never an HTML page, and oversized uploads too (darktable takes a proxy's HTML 413 for success).
+
+Darktable sends no Origin, Referer or token, so writes are protected by being POST-only, by refusing
+any request that a page of another site started (a present foreign Origin, or Sec-Fetch-Site
+cross-site), and by SameSite=Lax session cookies; and there are no CORS headers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import BinaryIO
+
+from bottle import Bottle, HTTPResponse, request
+
+from photoflow import piwigo, sessions
+from photoflow.access import Viewer
+from photoflow.errors import PhotoflowError
+from photoflow.importer import display_name
+from photoflow.library import Library
+from photoflow.piwigo import Call, Upload, WsError
+from photoflow.web import multipart
+from photoflow.web.upload import MAX_REQUEST_BYTES
+
+log = logging.getLogger("photoflow.ws")
+
+COOKIE = "pwg_id"
+# Urlencoded bodies are read whole: digiKam sends its base64 chunks that way.
+MAX_FORM_BYTES = 96 * 1024 * 1024
+MAX_PARTS = 64
+# Piwigo Remote Sync reads XML into classes made for Piwigo 2.9 and fails on any element they lack.
+REMOTE_SYNC = "PiwigoRemoteSync"
+STATUS_FIELDS_2_9 = (
+    "username", "status", "theme", "language", "pwg_token", "charset", "current_datetime", "version",
+    "available_sizes", "upload_file_types", "upload_form_chunk_size",
+)  # fmt: skip
+
+
+def install(app: Bottle, library: Library) -> None:
+    """The /ws.php route."""
+
+    @app.route("/ws.php", ["GET", "POST"])
+    def ws() -> HTTPResponse:
+        return handle(library)
+
+
+def handle(library: Library) -> HTTPResponse:
+    """Answer one ws.php request; whatever happens, in Piwigo's envelope."""
+    fmt = _format()
+    uploads: list[Upload] = []
+    try:
+        if fmt not in ("json", "rest"):
+            raise WsError(piwigo.INVALID_PARAM, f"Invalid parameter format: {fmt!r} is not offered, use json")
+        session = sessions.lookup(request.get_cookie(COOKIE) or request.get_cookie("pf_session"))
+        viewer = Viewer(user=session.user if session else None)
+        params = _params(library, session is not None, uploads)
+        name = (params.get("method") or [""])[0] or _query().get("method", [""])[0]
+        if request.method == "POST":
+            _refuse_other_sites()
+        call = Call(
+            method=name,
+            params=params,
+            http_method=request.method,
+            library=library,
+            viewer=viewer,
+            session=session,
+            address=request.environ.get("REMOTE_ADDR") or "unknown",
+            base_url=f"{library.config.url_scheme}://{request.urlparts.netloc}",
+            user_agent=request.headers.get("User-Agent", ""),
+            uploads=uploads,
+            secret=library.config.secret,
+        )
+        answer = piwigo.dispatch(call)
+    except WsError as error:
+        return _failure(fmt, error)
+    except PhotoflowError as exc:
+        return _failure(fmt, WsError(piwigo.INVALID_PARAM, exc.reason))
+    except Exception:  # never an HTML 500: clients parse the body whatever happens
+        log.exception("ws.php %s failed", request.method)
+        return _failure(fmt, WsError(piwigo.SERVER_ERROR, "Internal error"))
+    finally:
+        for upload in uploads:  # what no handler took (a refused call, an unused part)
+            if upload.staged is not None and upload.staged.path.exists():
+                upload.staged.path.unlink(missing_ok=True)
+    result = answer.result
+    if fmt == "rest" and REMOTE_SYNC in call.user_agent and call.method == "pwg.session.getStatus":
+        result = {key: value for key, value in result.items() if key in STATUS_FIELDS_2_9}
+    body = piwigo.json_success(result) if fmt == "json" else piwigo.xml_success(result)
+    response = _response(fmt, body, 200)
+    if answer.new_session:
+        # Never Secure over plain http: darktable and Shotwell would not send it back.
+        lifetime = int(sessions.SESSION_LIFETIME.total_seconds())
+        secure = library.config.url_scheme == "https"
+        response.set_cookie(
+            COOKIE,
+            answer.new_session,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=secure,
+            max_age=lifetime,
+        )
+    if answer.end_session:
+        response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+def _format() -> str:
+    try:
+        return (_query().get("format") or ["rest"])[0].lower() or "rest"
+    except WsError:
+        return "rest"  # a query string that is not UTF-8: the error is answered in the default format
+
+
+def _query() -> dict[str, list[str]]:
+    cached = request.environ.get("photoflow.ws_query")
+    if cached is None:
+        raw = request.environ.get("QUERY_STRING", "").encode("latin-1")
+        cached = piwigo.read_urlencoded(raw)
+        request.environ["photoflow.ws_query"] = cached
+    return cached
+
+
+def _refuse_other_sites() -> None:
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        ours = {f"{scheme}://{request.urlparts.netloc}" for scheme in ("http", "https")}
+        if origin not in ours:
+            raise WsError(piwigo.ACCESS_DENIED, "Access denied: the request came from another site")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise WsError(piwigo.ACCESS_DENIED, "Access denied: the request came from another site")
+
+
+def _params(library: Library, logged_in: bool, uploads: list[Upload]) -> dict[str, list[str]]:
+    """The call's parameters: the POST body's on POST, the query's otherwise."""
+    if request.method != "POST":
+        return dict(_query())
+    length = request.content_length
+    content_type = request.environ.get("CONTENT_TYPE", "")
+    if length > MAX_REQUEST_BYTES:
+        raise WsError(
+            413, f"The request is larger than the server accepts ({MAX_REQUEST_BYTES // 1024**3} GB)"
+        )
+    if content_type.lower().startswith("multipart/"):
+        if length < 0:
+            raise WsError(piwigo.INVALID_PARAM, "The upload must say its length (Content-Length)")
+
+        def receive(field: str, file_name: str, reader: BinaryIO) -> None:
+            if not logged_in:
+                # A guest's file is not written anywhere: the call will be refused anyway.
+                uploads.append(Upload(field, display_name(file_name), None, "log in first"))
+                return
+            try:
+                staged = library.store.stage(reader, max_bytes=MAX_REQUEST_BYTES)
+            except PhotoflowError as exc:
+                uploads.append(Upload(field, display_name(file_name), None, exc.reason))
+                return
+            uploads.append(Upload(field, display_name(file_name), staged))
+
+        form = multipart.parse(request.environ["wsgi.input"], length, content_type, receive, MAX_PARTS)
+        return _utf8(form.fields)
+    if length > MAX_FORM_BYTES:
+        raise WsError(413, "The form is larger than the server accepts")
+    body = request.environ["wsgi.input"].read(length) if length > 0 else b""
+    return piwigo.read_urlencoded(body)
+
+
+def _utf8(fields: dict[str, list[str]]) -> dict[str, list[str]]:
+    # The multipart reader decodes with replacement; a replaced character means the client sent
+    # something that is not UTF-8, which Piwigo's clients never do: refuse it rather than store it.
+    for values in fields.values():
+        if any("\ufffd" in value for value in values):
+            raise WsError(piwigo.INVALID_PARAM, "Invalid parameter: not UTF-8")
+    return fields
+
+
+def _failure(fmt: str, error: WsError) -> HTTPResponse:
+    body = piwigo.json_failure(error) if fmt == "json" else piwigo.xml_failure(error)
+    return _response(fmt, body, error.code if 400 <= error.code < 600 else 200)
+
+
+def _response(fmt: str, body: str, status: int) -> HTTPResponse:
+    content_type = "application/json; charset=utf-8" if fmt == "json" else "text/xml; charset=utf-8"
+    return HTTPResponse(
+        body.encode("utf-8"),
+        status=status,
+        headers={"Content-Type": content_type, "Cache-Control": "no-store"},
+    )
