@@ -147,3 +147,24 @@ def classify(path: Path, meta: Metadata) -> FileKind:
             raise Invalid(f"the content does not look like the {file_type} RAW it claims to be")
         return FileKind("raw", file_type, RAWS[file_type], "." + file_type.lower())
     raise Invalid(f"{file_type} files are not pictures, RAWs or sidecars that Photoflow keeps")
+
+
+def name_for(name: str, mime: str) -> str:
+    """A file name whose extension says what the content is.
+
+    Darktable 4.2 sends its JPEG export under the RAW's name (DSC_0001.NEF): kept as the photo's name
+    (that is how darktable finds it again), but downloaded as DSC_0001.jpg, which opens as what it is.
+    """
+    known = {kind_mime: ext for _fmt, kind_mime, ext in PICTURES.values()}
+    wanted = known.get(mime)
+    if wanted is None:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        return name + wanted
+    if ("." + ext.lower()) in _SAME.get(wanted, {wanted}):
+        return name
+    return stem + wanted
+
+
+_SAME = {".jpg": {".jpg", ".jpeg", ".jpe"}, ".tif": {".tif", ".tiff"}, ".heic": {".heic", ".heif"}}

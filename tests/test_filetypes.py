@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from photoflow.errors import Invalid
-from photoflow.filetypes import FileKind, classify
+from photoflow.filetypes import FileKind, classify, name_for
 from photoflow.metadata import ExifReader, Metadata, normalise
 from tests.test_importer import write_darktable_sidecar
 
@@ -171,3 +171,18 @@ def test_bigtiff_is_a_tiff(reader: ExifReader, tmp_path: Path) -> None:
     Image.new("RGB", (32, 32), (1, 2, 3)).save(path, "TIFF", big_tiff=True)
     assert path.read_bytes()[:4] == b"II+\x00"
     assert kind_of(reader, path) == FileKind("picture", "TIFF", "image/tiff", ".tif")
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "expected"),
+    [
+        ("DSC_0001.NEF", "image/jpeg", "DSC_0001.jpg"),  # darktable 4.2: the export under the RAW's name
+        ("IMG_1.JPG", "image/jpeg", "IMG_1.JPG"),
+        ("a.jpeg", "image/jpeg", "a.jpeg"),
+        ("plot.jpg", "image/png", "plot.png"),
+        ("IMG_2.CR3", "image/x-canon-cr3", "IMG_2.CR3"),
+        ("noextension", "image/png", "noextension.png"),
+    ],
+)
+def test_download_names_say_what_the_content_is(name: str, mime: str, expected: str) -> None:
+    assert name_for(name, mime) == expected

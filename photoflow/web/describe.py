@@ -109,6 +109,7 @@ def facts(photo: Photo, size: int) -> list[Fact]:
         Fact("File", file_size(size) if size else ""),
         Fact("Rating", stars(photo.rating)),
         Fact("Software", photo.software or ""),
+        Fact("Author", photo.author or ""),
     ]
     if photo.gps_lat is not None and photo.gps_lon is not None:
         place = coordinates(photo.gps_lat, photo.gps_lon)

@@ -24,6 +24,7 @@ from bottle import Bottle, HTTPResponse, request
 from photoflow import access, gallery, services
 from photoflow.access import ANONYMOUS
 from photoflow.errors import Invalid, NotFound
+from photoflow.filetypes import name_for
 from photoflow.library import Library
 from photoflow.models import File, Photo
 from photoflow.storage import DERIVATIVE_SIZES
@@ -88,7 +89,8 @@ def download(photo_id: int, role: str) -> HTTPResponse:
         raise NotFound("no such file")
     path = ctx.library.store.resolve(stored.path)
     cache = IMMUTABLE if photo.public else PRIVATE  # only what anyone may see may be kept by anyone
-    return send(path, stored.mime, etag=stored.sha256[:32], cache=cache, attachment=stored.original_name)
+    name = name_for(stored.original_name, stored.mime)
+    return send(path, stored.mime, etag=stored.sha256[:32], cache=cache, attachment=name)
 
 
 def send(path: Path, mime: str, etag: str, cache: str, attachment: str | None = None) -> HTTPResponse:
@@ -199,7 +201,7 @@ def _zip(ctx: Context, photos: Any, name: str) -> HTTPResponse:
     if what not in WHAT:
         raise Invalid("what must be pictures, raws or both")
     rows = list(
-        File.select(File.path, File.original_name, File.size, Photo.taken_at)
+        File.select(File.path, File.original_name, File.mime, Photo.taken_at)
         .join(Photo)
         .where(Photo.id.in_(photos.select(Photo.id)) & File.role.in_(WHAT[what]))
         .order_by(Photo.taken_at.desc(nulls="last"), Photo.id.desc(), File.role)
@@ -208,7 +210,7 @@ def _zip(ctx: Context, photos: Any, name: str) -> HTTPResponse:
     if not rows:
         raise NotFound("nothing to download")
     store = ctx.library.store
-    entries = [(store.resolve(path), original, size, taken) for path, original, size, taken in rows]
+    entries = [(store.resolve(path), name_for(original, mime), taken) for path, original, mime, taken in rows]
     headers = {
         "Content-Type": "application/zip",
         "Content-Disposition": content_disposition(name),
@@ -242,15 +244,15 @@ class _Sink:
         return data
 
 
-def stream_zip(entries: list[tuple[Path, str, int, dt.datetime | None]]) -> Iterator[bytes]:
-    """A zip of `entries` (path, name, size, time) built as it is sent: no temporary file, little memory.
+def stream_zip(entries: list[tuple[Path, str, dt.datetime | None]]) -> Iterator[bytes]:
+    """A zip of `entries` (path, name, time) built as it is sent: no temporary file, little memory.
 
     Stored, not deflated: pictures and RAWs do not shrink. Names are the files' own, made unique.
     """
     sink = _Sink()
     used: set[str] = set()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:  # type: ignore[arg-type]
-        for path, original, _size, taken in entries:
+        for path, original, taken in entries:
             info = zipfile.ZipInfo(_unique(_member_name(original), used), _zip_time(taken, path))
             info.compress_type = zipfile.ZIP_STORED
             with archive.open(info, "w", force_zip64=True) as member, open(path, "rb") as fh:
