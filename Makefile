@@ -26,6 +26,7 @@ bench: setup migrate bench-deps
 	$(PY) bench/import_bench.py
 	$(PY) bench/gallery_bench.py
 	$(PY) bench/derivative_bench.py
+	$(PY) bench/piwigo_bench.py
 
 # The load generator and the static-file floor of the derivative benchmark.
 bench-deps:
