@@ -217,6 +217,8 @@ def _check_params(call: Call, declared: tuple[Param, ...]) -> dict[str, Any]:
     missing = []
     for param in declared:
         raw = call.params.get(param.name) or call.params.get(param.name + "[]")
+        if raw and param.optional and param.type != "string" and all(v == "" for v in raw):
+            raw = None  # PHP never type-checks an empty optional value: `parent=` means "none"
         if not raw:
             if not param.optional:
                 missing.append(param.name)
@@ -374,6 +376,8 @@ def _xml(value: Any, out: list[str], attributes: tuple[str, ...]) -> None:
 
 
 def _element(name: str, value: Any, out: list[str], attributes: tuple[str, ...]) -> None:
+    if name[:1].isdigit():
+        name = "_" + name  # XML names cannot start with a digit: Piwigo writes <_2small>, <_3f0e...>
     attrs = ""
     if isinstance(value, dict) and attributes:
         attrs = "".join(
@@ -530,12 +534,7 @@ def method_details(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     ]
     if entry.token:
         params.append({"name": "pwg_token", "optional": False, "acceptArray": False, "type": "mixed"})
-    return {
-        "name": entry.name,
-        "description": entry.description,
-        "options": options or [],
-        "params": NamedArray(params, "param", ("name", "optional")),
-    }
+    return {"name": entry.name, "description": entry.description, "params": params, "options": options or []}
 
 
 # -- albums ----------------------------------------------------------------------------------------------
@@ -857,7 +856,8 @@ def add_simple(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     result = _import(call, upload, options, replace=target)
     assert result.photo_id is not None
     _after_import(call, result.photo_id, options, albums)
-    return {"image_id": result.photo_id, "url": _photo_url(call, result.photo_id)}
+    url = _photo_url(call, result.photo_id) + (f"?album={albums[0]}" if albums else "")
+    return {"image_id": result.photo_id, "url": url}
 
 
 @method(
@@ -905,7 +905,7 @@ def upload(call: Call, p: dict[str, Any]) -> dict[str, Any] | None:
     if first is not None:
         album = Album.get_by_id(first)
         nb = PhotoAlbum.select().where(PhotoAlbum.album == first).count()
-        category = {"id": first, "nb_photos": nb, "label": album.title}
+        category = {"id": first, "nb_photos": str(nb), "label": album.title}  # a string, as Piwigo's
     return {
         "image_id": photo.id,
         "src": _derivative_url(call, photo, "250"),
@@ -1053,7 +1053,12 @@ def exist(call: Call, p: dict[str, Any]) -> dict[str, str | None]:
 def get_info(call: Call, p: dict[str, Any]) -> NamedStruct:
     """Everything about one photo the caller may see."""
     photo = _visible_photo(call, p["image_id"])
-    return NamedStruct(_image(call, photo), "image", IMAGE_ATTRIBUTES)
+    image = _image(call, photo)
+    # In XML Piwigo writes every plain value as an attribute of <image>, but for name and comment.
+    scalars = tuple(
+        key for key, value in image.items() if not isinstance(value, dict | list | NamedArray | NamedStruct)
+    )
+    return NamedStruct(image, "image", tuple(key for key in scalars if key not in ("name", "comment")))
 
 
 @method(

@@ -33,11 +33,13 @@ COOKIE = "pwg_id"
 # Urlencoded bodies are read whole: digiKam sends its base64 chunks that way.
 MAX_FORM_BYTES = 96 * 1024 * 1024
 MAX_PARTS = 64
-# Piwigo Remote Sync reads XML into classes made for Piwigo 2.9 and fails on any element they lack.
-REMOTE_SYNC = "PiwigoRemoteSync"
+# Piwigo Remote Sync reads XML into classes made for Piwigo 2.9 (strictly: any element they do not
+# declare fails it). It says so in its User-Agent, or shows Apache HttpClient's; Piwigo trims
+# getStatus for both, and so does Photoflow.
+REMOTE_SYNC = ("PiwigoRemoteSync", "Apache-HttpClient/")
 STATUS_FIELDS_2_9 = (
     "username", "status", "theme", "language", "pwg_token", "charset", "current_datetime", "version",
-    "available_sizes", "upload_file_types", "upload_form_chunk_size",
+    "upload_file_types", "upload_form_chunk_size",
 )  # fmt: skip
 
 
@@ -88,7 +90,8 @@ def handle(library: Library) -> HTTPResponse:
             if upload.staged is not None and upload.staged.path.exists():
                 upload.staged.path.unlink(missing_ok=True)
     result = answer.result
-    if fmt == "rest" and REMOTE_SYNC in call.user_agent and call.method == "pwg.session.getStatus":
+    strict = any(mark in call.user_agent for mark in REMOTE_SYNC)
+    if strict and call.method == "pwg.session.getStatus":
         result = {key: value for key, value in result.items() if key in STATUS_FIELDS_2_9}
     body = piwigo.json_success(result) if fmt == "json" else piwigo.xml_success(result)
     response = _response(fmt, body, 200)
