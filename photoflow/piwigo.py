@@ -217,8 +217,10 @@ def _check_params(call: Call, declared: tuple[Param, ...]) -> dict[str, Any]:
     missing = []
     for param in declared:
         raw = call.params.get(param.name) or call.params.get(param.name + "[]")
-        if raw and param.optional and param.type != "string" and all(v == "" for v in raw):
-            raw = None  # PHP never type-checks an empty optional value: `parent=` means "none"
+        if raw and all(v == "" for v in raw) and (not param.optional or param.type != "string"):
+            # PHP never type-checks an empty optional value (`parent=` means "none"), and an empty
+            # required one is missing.
+            raw = None
         if not raw:
             if not param.optional:
                 missing.append(param.name)
@@ -284,7 +286,8 @@ def dispatch(call: Call) -> Answer:
         raise WsError(ACCESS_DENIED, "Access denied")
     if entry.admin_only and not call.viewer.is_admin:
         raise WsError(ACCESS_DENIED, "Access denied")
-    values = _check_params(call, entry.params)
+    declared = entry.params + ((Param("pwg_token"),) if entry.token else ())
+    values = _check_params(call, declared)
     if entry.token and not hmac.compare_digest(pwg_token(call), call.get("pwg_token") or ""):
         raise WsError(INVALID_TOKEN, "Invalid security token")
     try:
@@ -342,7 +345,12 @@ def xml_success(result: Any) -> str:
     """Piwigo's rest encoder: `<rsp stat="ok">` and the result, nulls left out, booleans 1/0."""
     out: list[str] = []
     _xml(result, out, ())
-    return '<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="ok">\n' + "".join(out) + "\n</rsp>"
+    body = "".join(out)
+    if not isinstance(result, dict | list | NamedArray | NamedStruct):
+        # A plain value (getVersion, login's 1) stands alone: digiKam reads the version with
+        # `.?(\d)\.(\d).*` over the whole text, which a leading newline before "14.5.0" defeats.
+        return f'<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="ok">{body}</rsp>'
+    return '<?xml version="1.0" encoding="utf-8" ?>\n<rsp stat="ok">\n' + body + "\n</rsp>"
 
 
 def xml_failure(error: WsError) -> str:
@@ -1028,7 +1036,7 @@ def upload_completed(call: Call, p: dict[str, Any]) -> bool:
 def exist(call: Call, p: dict[str, Any]) -> dict[str, str | None]:
     """For each MD5 or file name, the id (as a string) of the photo holding it, or null."""
     if not p["md5sum_list"] and not p["filename_list"]:
-        raise WsError(MISSING_PARAM, "Missing parameters: md5sum_list or filename_list")
+        return {}  # digiKam asks with a misspelt parameter and needs stat ok to go on
     by_md5 = bool(p["md5sum_list"])
     wanted = [part for part in re.split(r"[\s,;|]+", p["md5sum_list"] or p["filename_list"] or "") if part]
     column = File.md5 if by_md5 else File.original_name
@@ -1124,7 +1132,7 @@ def delete(call: Call, p: dict[str, Any]) -> int:
     return len(photos)
 
 
-@method("pwg.images.rate", Param("image_id", "positive"), Param("rate", "float"), post_only=True, guests=True)
+@method("pwg.images.rate", Param("image_id", "positive"), Param("rate", "float"), post_only=True)
 def rate(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     """Accepted and not kept: Photoflow's ratings are the photographer's, from the file and the console."""
     _visible_photo(call, p["image_id"])
@@ -1180,10 +1188,21 @@ def read_urlencoded(body: bytes) -> dict[str, list[str]]:
         if not pair:
             continue
         key, _, value = pair.partition(b"=")
-        try:
-            name = unquote_to_bytes(key.replace(b"+", b" ")).decode("utf-8")
-            text = unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            raise WsError(INVALID_PARAM, "Invalid parameter: not UTF-8") from None
+        name = utf8(unquote_to_bytes(key.replace(b"+", b" ")))
+        text = utf8(unquote_to_bytes(value.replace(b"+", b" ")))
         params.setdefault(name, []).append(text)
     return params
+
+
+def utf8(raw: bytes) -> str:
+    """Text a client sent; Invalid (1003) unless it is UTF-8.
+
+    Darktable cuts every value at 511 bytes, sometimes inside a character: a broken sequence at the very
+    end is that cut, and is dropped rather than the whole upload refused.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(raw) - 3 and exc.reason == "unexpected end of data":
+            return raw[: exc.start].decode("utf-8", "strict")
+        raise WsError(INVALID_PARAM, "Invalid parameter: not UTF-8") from None

@@ -18,9 +18,10 @@ from photoflow.web.upload import MAX_REQUEST_BYTES
 log = logging.getLogger("photoflow.server")
 
 MAX_REQUEST_HEADER = 64 * 1024
-# Uploads of large RAW files stream to disk; this bounds what cheroot accepts at all, and is the
-# upload route's own limit too, so both refuse the same sizes.
-MAX_REQUEST_BODY = MAX_REQUEST_BYTES
+# Uploads of large RAW files stream to disk; the routes refuse what is over their limit themselves,
+# each in its own words (ws.php in Piwigo's JSON: darktable takes cheroot's plain-text 413 for
+# success). cheroot's own limit only stops what is far beyond that.
+MAX_REQUEST_BODY = 2 * MAX_REQUEST_BYTES
 
 
 def make_server(config: Config) -> wsgi.Server:

@@ -111,11 +111,13 @@ def parse(
     content_type: str,
     on_file: Callable[[str, str, BinaryIO], Any],
     max_parts: int = MAX_PARTS,
+    decode: Callable[[bytes], str] = lambda raw: raw.decode("utf-8", "replace"),
 ) -> Form:
     """Read a multipart body of `length` bytes from `stream`.
 
     `on_file(field_name, file_name, reader)` is called for every part with a file name and must read
     the part (it may stop early; the rest is skipped); what it returns is collected in `Form.files`.
+    `decode` turns a field's bytes into text (by default UTF-8, invalid bytes replaced).
     Raises Invalid for a malformed body and TooLarge past the limits.
     """
     boundary = boundary_of(content_type)
@@ -154,7 +156,7 @@ def parse(
                 value += chunk
                 if len(value) > MAX_FIELD_BYTES:
                     raise TooLarge(f"the field {name!r} is larger than {MAX_FIELD_BYTES} bytes")
-            form.fields.setdefault(name, []).append(value.decode("utf-8", "replace"))
+            form.fields.setdefault(name, []).append(decode(value))
 
 
 def _read_headers(body: _Body) -> dict[str, str]:
