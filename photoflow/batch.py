@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import TypeVar
 
@@ -264,21 +265,41 @@ def _render_lone_raws(library: Library, group: list[Prepared]) -> None:
 # -- worker processes -----------------------------------------------------------------------------
 
 _worker_library: Library | None = None
+_quiet_workers = False
+
+
+def keep_workers_off_the_screen() -> None:
+    """Get worker processes ready for a caller that draws on the whole terminal (the console).
+
+    multiprocessing starts a helper process (its resource tracker) on first use and hands it this
+    process's stderr; under Textual, stderr has no file descriptor and that start fails with "bad
+    value(s) in fds_to_keep". Started now, while stderr is still the terminal, it works. Workers
+    started afterwards send their stray output (a library's warning) to /dev/null rather than over
+    the screen; what matters to a person comes back in the results.
+    """
+    global _quiet_workers
+    _quiet_workers = True
+    resource_tracker.ensure_running()
 
 
 def _pool(config: Config, workers: int) -> ProcessPoolExecutor:
     # spawn, not fork: a forked child would share the parent's database connection and exiftool pipes.
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(config.env(),)
+        workers, mp_context=context, initializer=_init_worker, initargs=(config.env(), _quiet_workers)
     )
 
 
-def _init_worker(env: dict[str, str]) -> None:
+def _init_worker(env: dict[str, str], quiet: bool = False) -> None:
     global _worker_library
     # Ctrl-C reaches the whole process group; the parent decides what to stop, the workers finish
     # the file in hand so that nothing is left half-written.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if quiet:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     _worker_library = open_library(load_config(env))
     # exiftool takes a tenth of a second to start: begin now, beside the first file's staging.
     _worker_library.pipeline().warm_up()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ def check_datastore(store: Datastore) -> CheckReport:
         elif rel not in known:
             report.orphans.append(rel)
     report.leftovers = store.leftovers()
+    remember(store, report)
     return report
 
 
@@ -81,3 +83,24 @@ def sweep(store: Datastore, report: CheckReport, orphans: bool = False) -> int:
             store.remove(rel)
             count += 1
     return count
+
+
+LAST_CHECK = "last-check.json"
+
+
+def remember(store: Datastore, report: CheckReport) -> None:
+    """Keep the report's lines beside the datastore, for the console's overview."""
+    data = {"at": time.time(), "problems": report.lines()[:1000], "count": len(report.lines())}
+    path = store.root / LAST_CHECK
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def last_check(store: Datastore) -> tuple[float, list[str], int] | None:
+    """When the last check ran, its first problems and how many there were; None if it never ran."""
+    try:
+        data = json.loads((store.root / LAST_CHECK).read_text())
+        return float(data["at"]), [str(p) for p in data["problems"]], int(data["count"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

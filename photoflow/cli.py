@@ -218,6 +218,19 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command("admin")
+def admin() -> None:
+    """Open the admin console (a terminal UI, fine over SSH): users, albums, photos, import, maintenance."""
+    # Imported here: the other commands should not pay for loading Textual.
+    from admin_tui.app import AdminApp
+
+    try:
+        console = AdminApp(_config())
+    except PhotoflowError as exc:
+        fail(exc.reason)
+    console.run()
+
+
 @app.command("serve")
 def serve() -> None:
     """Serve Photoflow over HTTP with cheroot on HOST:PORT (same as `python serve.py run`)."""

@@ -29,6 +29,13 @@ class Config:
     threads: int = 16
     exiftool: str = "exiftool"
     exiftool_timeout: float = 30.0
+    # The address people reach Photoflow at (share links shown in the console); default scheme://host:port.
+    public_url: str = ""
+
+    @property
+    def base_url(self) -> str:
+        """The public address, without a trailing slash."""
+        return (self.public_url or f"{self.url_scheme}://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_postgres(self) -> bool:
@@ -46,6 +53,7 @@ class Config:
             "PORT": str(self.port),
             "WORKERS": str(self.workers),
             "EXIFTOOL": self.exiftool,
+            "PUBLIC_URL": self.public_url,
         }
 
 
@@ -76,7 +84,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         workers=_int(env, "WORKERS", os.cpu_count() or 1, 1, 256),
         threads=_int(env, "THREADS", 16, 1, 1024),
         exiftool=env.get("EXIFTOOL") or "exiftool",
+        public_url=_public_url(env.get("PUBLIC_URL") or ""),
     )
+
+
+def _public_url(raw: str) -> str:
+    if raw and not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"PUBLIC_URL={raw!r}: must start with http:// or https://")
+    return raw.rstrip("/")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -224,3 +224,59 @@ def group_by_day(entries: Iterable[Entry]) -> list[tuple[str, list[Entry]]]:
         else:
             groups.append((entry.day, [entry]))
     return groups
+
+
+# -- the console's photo table -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    """One line of the photo table."""
+
+    id: int
+    file_name: str
+    taken_at: dt.datetime | None
+    camera: str
+    albums: str
+    level: int
+
+
+def photo_rows(search: str = "", offset: int = 0, limit: int = 50) -> tuple[list[PhotoRow], int]:
+    """A page of every photo (newest first), filtered by a search over names, titles and cameras.
+
+    Fast at 100,000 photos: the page is read in index order and only its own albums are looked up.
+    """
+    query = Photo.select(
+        Photo.id, Photo.file_name, Photo.taken_at, Photo.camera_make, Photo.camera_model, Photo.level
+    )
+    words = search.split()
+    for word in words:
+        pattern = f"%{word}%"
+        query = query.where(
+            Photo.file_name.ilike(pattern)
+            | Photo.title.ilike(pattern)
+            | Photo.camera_model.ilike(pattern)
+            | Photo.camera_make.ilike(pattern)
+        )
+    total = query.count()
+    page = list(_ordered(query).offset(max(0, offset)).limit(limit))
+    ids = [p.id for p in page]
+    names: dict[int, list[str]] = {}
+    if ids:
+        links = (
+            PhotoAlbum.select(PhotoAlbum.photo, Album.title)
+            .join(Album)
+            .where(PhotoAlbum.photo.in_(ids))
+            .order_by(Album.title)
+            .tuples()
+        )
+        for photo_id, title in links:
+            names.setdefault(photo_id, []).append(title)
+    rows = [
+        PhotoRow(
+            p.id, p.file_name, p.taken_at, " ".join(x for x in (p.camera_make, p.camera_model) if x) or "",
+            ", ".join(names.get(p.id, [])), p.level,
+        )
+        for p in page
+    ]  # fmt: skip
+    return rows, total

@@ -1,4 +1,4 @@
-% from photoflow.web import describe
+% from photoflow import describe
 % rebase('base.tpl', title=title, ctx=ctx, body_class='photo-page')
 % sha = photo.sha256[:16]
 % back = ctx.url(f'/album/{album.id}') if album is not None and ctx.shared is None else (ctx.prefix or '/')
