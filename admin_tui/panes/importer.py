@@ -1,0 +1,223 @@
+"""Import: files or folders on the server into the library, in a worker, with progress and cancel."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import Checkbox, DirectoryTree, Input, Label, ProgressBar, RichLog
+
+from admin_tui.widgets import Pane, plain, refusal
+from photoflow import db as database
+from photoflow import services
+from photoflow.batch import collect_files, import_files, worker_pool
+from photoflow.errors import Invalid
+from photoflow.importer import FileResult, ImportOptions, ImportSummary
+
+STATUS_STYLE = {"imported": "green", "attached": "cyan", "duplicate": "yellow", "failed": "bold red"}
+
+
+class VisibleTree(DirectoryTree):
+    """The server's folders without hidden entries (.git, .cache): what a person would pick from."""
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [path for path in paths if not path.name.startswith(".")]
+
+
+class ImportPane(Pane):
+    """Pick a file or folder in the tree (or type its path), an album and its visibility; ctrl+s starts."""
+
+    FOCUS = "#import-tree"
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start import", priority=True),
+        Binding("escape", "cancel", "Cancel import"),
+    ]
+
+    class Advanced(Message):
+        """One more file is done."""
+
+        def __init__(self, done: int, total: int, result: FileResult | None) -> None:
+            super().__init__()
+            self.done, self.total, self.result = done, total, result
+
+    class Finished(Message):
+        """The import ended (complete, cancelled or refused)."""
+
+        def __init__(
+            self, summary: ImportSummary | None, total: int, cancelled: bool, error: str = ""
+        ) -> None:
+            super().__init__()
+            self.summary, self.total, self.cancelled, self.error = summary, total, cancelled, error
+
+    def __init__(self, start: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.start_folder = start or Path.cwd()
+        self.cancel_event: threading.Event | None = None
+
+    @property
+    def running(self) -> bool:
+        """An import is under way."""
+        return self.cancel_event is not None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield VisibleTree(self.start_folder, id="import-tree")
+            with Vertical(id="import-form"):
+                yield Label("File or folder on this server")
+                yield Input(str(self.start_folder), id="import-path", compact=True)
+                yield Label("Album (new or existing; empty for none)")
+                yield Input(id="import-album", compact=True)
+                yield Label("Owner (empty: the first administrator)")
+                yield Input(id="import-owner", compact=True)
+                with Horizontal(classes="checks"):
+                    yield Checkbox("Public album", id="import-public", compact=True)
+                    yield Checkbox("Sub-folders", value=True, id="import-recursive", compact=True)
+                yield ProgressBar(id="import-progress", show_eta=True)
+                yield RichLog(id="import-log", markup=False, wrap=True, min_width=20, max_lines=5000)
+
+    def on_mount(self) -> None:
+        self.query_one("#import-progress", ProgressBar).update(total=None)
+        self.query_one(RichLog).write(Text("ctrl+s imports the path above; Esc cancels.", style="dim"))
+
+    def reload(self) -> None:
+        """Offer the existing album titles and user names as suggestions."""
+
+        def fetch() -> tuple[list[str], list[str]]:
+            return [a.title for a in services.albums()], [u.name for u in services.users()]
+
+        def show(names: tuple[list[str], list[str]]) -> None:
+            albums, users = names
+            self.query_one("#import-album", Input).suggester = SuggestFromList(albums, case_sensitive=False)
+            self.query_one("#import-owner", Input).suggester = SuggestFromList(users, case_sensitive=False)
+
+        self.load(fetch, show, key="suggestions")
+
+    def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        self.query_one("#import-path", Input).value = str(event.path)
+
+    def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
+        event.stop()
+        self.query_one("#import-path", Input).value = str(event.path)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "import-path":
+            event.stop()
+            self.action_start()
+
+    def action_start(self) -> None:
+        if self.running:
+            self.app.notify("An import is already running.", severity="warning", markup=False)
+            return
+        raw = self.query_one("#import-path", Input).value.strip()
+        if not raw:
+            self.app.notify("Type a path, or pick one in the tree.", severity="error", markup=False)
+            return
+        path = Path(raw).expanduser()
+        album = self.query_one("#import-album", Input).value.strip()
+        public = self.query_one("#import-public", Checkbox).value
+        if public and not album:
+            self.app.notify("Public applies to an album: name the album.", severity="error", markup=False)
+            return
+        self.cancel_event = threading.Event()
+        log = self.query_one(RichLog)
+        log.clear()
+        line = Text("Importing ")
+        line.append_text(plain(path))
+        log.write(line)
+        self.query_one("#import-progress", ProgressBar).update(total=None, progress=0)
+        self.run_import(
+            path,
+            album,
+            public,
+            self.query_one("#import-owner", Input).value.strip(),
+            self.query_one("#import-recursive", Checkbox).value,
+            self.cancel_event,
+        )
+
+    def action_cancel(self) -> None:
+        if self.cancel_event is not None and not self.cancel_event.is_set():
+            self.cancel_event.set()
+            self.query_one(RichLog).write(
+                Text("Cancelling: the files under way finish, the rest are not started…", style="yellow")
+            )
+
+    @work(thread=True, group="import")
+    def run_import(
+        self, path: Path, album: str, public: bool, owner: str, recursive: bool, cancel: threading.Event
+    ) -> None:
+        """Collect, then import over worker processes; every file reports back as a message."""
+        total = 0
+        try:
+            if not path.exists():
+                raise Invalid(f"{path} does not exist")
+            files = collect_files([path], recursive)
+            total = len(files)
+            if not files:
+                raise Invalid(f"there are no files to import in {path}")
+            config = self.library.config
+            with worker_pool(config, total) as pool:
+                user = services.user_by_name(owner) if owner else services.default_owner()
+                album_id = services.album_for_import(album, user.id, public or None)[0].id if album else None
+                options = ImportOptions(owner_id=user.id, album_id=album_id)
+
+                def progress(done: int, total: int, result: FileResult | None) -> None:
+                    self.post_message(self.Advanced(done, total, result))
+
+                self.post_message(self.Advanced(0, total, None))
+                summary = import_files(self.library, files, options, pool, progress, cancel)
+        except Exception as exc:
+            self.post_message(self.Finished(None, total, cancel.is_set(), refusal(exc)))
+            return
+        finally:
+            database.close_database()
+        self.post_message(self.Finished(summary, total, cancel.is_set()))
+
+    def on_import_pane_advanced(self, message: Advanced) -> None:
+        self.query_one("#import-progress", ProgressBar).update(total=message.total, progress=message.done)
+        result = message.result
+        if result is None:
+            return
+        line = Text(f"{result.status:<9} ", style=STATUS_STYLE.get(result.status, ""))
+        line.append_text(plain(result.name))
+        if result.reason:
+            line.append_text(plain(f": {result.reason}"))
+        self.query_one(RichLog).write(line)
+
+    def on_import_pane_finished(self, message: Finished) -> None:
+        self.cancel_event = None
+        log = self.query_one(RichLog)
+        bar = self.query_one("#import-progress", ProgressBar)
+        if bar.total is None:  # stop the "working" animation of a job that never started
+            bar.update(total=1, progress=0)
+        if message.error:
+            log.write(Text(message.error, style="bold red"))
+            self.app.notify(message.error, severity="error", markup=False)
+            return
+        summary = message.summary
+        assert summary is not None
+        done = len(summary.results)
+        text = (
+            f"imported {summary.count('imported')}, duplicates {summary.count('duplicate')}, "
+            f"attached {summary.count('attached')}, failed {len(summary.failed)}"
+        )
+        if message.cancelled:
+            text = (
+                f"Cancelled after {done} of {message.total} files: {text}. Importing again finishes the rest."
+            )
+        else:
+            text = f"Done: {text}."
+        log.write(Text(text, style="bold"))
+        self.app.notify(
+            text, severity="warning" if summary.failed or message.cancelled else "information", markup=False
+        )
+        self.app.refresh_panes()
