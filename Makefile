@@ -61,9 +61,11 @@ system-deps:
 	  else echo "Photoflow needs python3-venv: run  sudo apt-get install python3-venv"; exit 1; fi; }
 
 # The browser tests drive Debian's Chromium with Playwright (never a browser Playwright downloads);
+# the console's end-to-end test types into it through tmux, as a person over SSH would;
 # the tests start their own PostgreSQL server; without root they are skipped with the reason.
 test-deps:
 	$(call apt_need,/usr/bin/chromium,chromium)
+	$(call apt_need,tmux,tmux)
 	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing postgresql"; \

@@ -20,6 +20,9 @@ from photoflow.library import Library, open_library
 SECTIONS = ("overview", "users", "albums", "photos", "import", "maintenance")
 
 
+JOB_GROUPS = {"import", "maintenance"}  # the long workers a quit waits for
+
+
 class AdminApp(App[None]):
     """Photoflow's console; runs beside the web server on the same database."""
 
@@ -41,6 +44,8 @@ class AdminApp(App[None]):
         """Open the library now, so that a missing or old database is refused before the screen starts."""
         super().__init__()
         self.config = config
+        # A library handed in belongs to the caller (a test, say), which closes it.
+        self.owns_library = library is None
         self.library = library or open_library(config)
         keep_workers_off_the_screen()
 
@@ -92,11 +97,15 @@ class AdminApp(App[None]):
             for pane in busy:
                 pane.action_cancel()  # type: ignore[attr-defined]
             self.notify("Stopping after the files under way…", markup=False)
-            await self.workers.wait_for_complete()
+            # Only the jobs: the directory tree's loader never completes by itself.
+            jobs = [w for w in self.workers if w.group in JOB_GROUPS]
+            if jobs:
+                await self.workers.wait_for_complete(jobs)
             self.exit()
 
         question = "A job is running. Cancel it and quit? Everything finished so far is kept."
         self.push_screen(Confirm(question), stop)
 
     def on_unmount(self) -> None:
-        self.library.close()
+        if self.owns_library:
+            self.library.close()

@@ -5,6 +5,7 @@ database (SQLite, or PostgreSQL where a test asks), users, and paths to the real
 from __future__ import annotations
 
 import os
+import random
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 from photoflow import db as database
 from photoflow import services
@@ -32,6 +34,23 @@ def samples() -> Path:
     if not SAMPLES.is_dir():
         pytest.fail(f"sample files not found at {SAMPLES}: put ../shared beside the repository")
     return SAMPLES
+
+
+def make_jpegs(folder: Path, count: int, size: tuple[int, int] = (64, 48), start: int = 0) -> list[Path]:
+    """`count` different small JPEGs (each draws its own number, so none is a duplicate)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(start, start + count):
+        img = Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256))
+        ImageDraw.Draw(img).text((2, 2), str(i), fill=(255, 255, 255))
+        if size[0] > 100:
+            # Texture that JPEG cannot squeeze away, the same for the same number in every call.
+            noise = Image.frombytes("L", size, random.Random(i).randbytes(size[0] * size[1]))
+            img = Image.blend(img, noise.convert("RGB"), 0.3)
+        path = folder / f"img_{i:04d}.jpg"
+        img.save(path, "JPEG", quality=90)
+        paths.append(path)
+    return paths
 
 
 def make_config(tmp_path: Path, database_url: str | None = None, **extra: str) -> Config:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import socket
 import sqlite3
@@ -14,10 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
 
 from photoflow.config import Config
-from tests.conftest import REPO, make_config, run_cli
+from tests.conftest import REPO, make_config, make_jpegs, run_cli
 
 
 @pytest.fixture
@@ -29,23 +27,6 @@ def ready(tmp_path: Path) -> Config:
     assert made.returncode == 0, made.stderr
     assert made.stdout.strip() == "created admin user ann"
     return config
-
-
-def make_jpegs(folder: Path, count: int, size: tuple[int, int] = (64, 48), start: int = 0) -> list[Path]:
-    """`count` different small JPEGs (each draws its own number, so none is a duplicate)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(start, start + count):
-        img = Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256))
-        ImageDraw.Draw(img).text((2, 2), str(i), fill=(255, 255, 255))
-        if size[0] > 100:
-            # Texture that JPEG cannot squeeze away, the same for the same number in every call.
-            noise = Image.frombytes("L", size, random.Random(i).randbytes(size[0] * size[1]))
-            img = Image.blend(img, noise.convert("RGB"), 0.3)
-        path = folder / f"img_{i:04d}.jpg"
-        img.save(path, "JPEG", quality=90)
-        paths.append(path)
-    return paths
 
 
 def count(config: Config, table: str) -> int:

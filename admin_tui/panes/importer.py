@@ -143,6 +143,8 @@ class ImportPane(Pane):
             self.query_one("#import-recursive", Checkbox).value,
             self.cancel_event,
         )
+        # Out of the form: q, r and the section keys work again, and Esc cancels.
+        self.focus_main()
 
     def action_cancel(self) -> None:
         if self.cancel_event is not None and not self.cancel_event.is_set():

@@ -55,9 +55,15 @@ class PhotosPane(TablePane):
 
     def show(self, page: tuple[list[gallery.PhotoRow], int]) -> None:
         rows, self.found = page
+        if not rows and self.start > 0:  # the last page emptied (a delete, or an import elsewhere)
+            self.start = max(0, (self.found - 1) // PAGE * PAGE)
+            self.reload()
+            return
         self.fill([(_cells(row), str(row.id)) for row in rows])
-        first = self.start + 1 if rows else 0
-        status = f"{first:,}–{self.start + len(rows):,} of {self.found:,} photos"
+        if rows:
+            status = f"{self.start + 1:,}–{self.start + len(rows):,} of {self.found:,} photos"
+        else:
+            status = "No photos"
         if self.query_text:
             status += f' matching "{self.query_text}"'
         self.query_one("#photos-status", Static).update(plain(status))

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from admin_tui.widgets import Confirm, Form, TablePane, plain, refusal
+from admin_tui.widgets import Confirm, Form, TablePane, count, plain, refusal
 from photoflow import passwords, services
 from photoflow.errors import PhotoflowError
 from photoflow.models import Photo, User
@@ -107,7 +107,7 @@ class UsersPane(TablePane):
             return
         photos = self.rows_by_id[user.id][1]
         question = (
-            f"Delete the account {user.name}? Its {photos:,} photos and its albums pass to {heir.name}; "
+            f"Delete the account {user.name}? Its {count(photos, 'photo')} and its albums pass to {heir.name}; "
             "nothing is deleted but the account and its sessions."
         )
 
