@@ -107,7 +107,8 @@ class UsersPane(TablePane):
             return
         photos = self.rows_by_id[user.id][1]
         question = (
-            f"Delete the account {user.name}? Its {count(photos, 'photo')} and its albums pass to {heir.name}; "
+            f"Delete the account {user.name}? Its {count(photos, 'photo')} and its albums pass to "
+            f"{heir.name}; "
             "nothing is deleted but the account and its sessions."
         )
 
