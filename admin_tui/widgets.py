@@ -30,6 +30,13 @@ def plain(value: object) -> Text:
     return Text("" if value is None else str(value))
 
 
+def _ellipsis(cell: object) -> object:
+    """A text cell wider than its column ends in "…" (the cell keeps its whole text)."""
+    if isinstance(cell, Text):
+        cell.no_wrap, cell.overflow = True, "ellipsis"
+    return cell
+
+
 class Pane(Vertical):
     """One section of the console. Blocking work runs in thread workers; results come back as messages."""
 
@@ -143,7 +150,7 @@ class TablePane(Pane):
         for label, width in self.COLUMNS:
             table.add_column(label, width=width or share)
         for cells, key in rows:
-            table.add_row(*cells, key=key)
+            table.add_row(*map(_ellipsis, cells), key=key)
         if rows:
             table.move_cursor(row=min(max(keep, 0), len(rows) - 1))
 

@@ -81,16 +81,17 @@ def stars(rating: int | None) -> str:
     return "★" * rating + "☆" * (5 - rating)
 
 
+def camera_name(make: str | None, model: str | None) -> str:
+    """Maker and model as a person says them: cameras often repeat the maker in the model
+    ("NIKON CORPORATION" / "NIKON D90", "Canon" / "Canon EOS 5D"), so the model alone then."""
+    if make and model and model.lower().startswith(make.split()[0].lower()):
+        return model
+    return " ".join(p for p in (make or "", model or "") if p)
+
+
 def facts(photo: Photo, size: int) -> list[Fact]:
     """The metadata panel, in the order a photographer reads it; empty values left out."""
-    camera = " ".join(p for p in (photo.camera_make or "", photo.camera_model or "") if p)
-    # Cameras often repeat the maker in the model ("NIKON CORPORATION" / "NIKON D90").
-    if (
-        photo.camera_make
-        and photo.camera_model
-        and photo.camera_model.lower().startswith(photo.camera_make.split()[0].lower())
-    ):
-        camera = photo.camera_model
+    camera = camera_name(photo.camera_make, photo.camera_model)
     focal = ""
     if photo.focal_length:
         focal = f"{photo.focal_length:g} mm"

@@ -16,6 +16,7 @@ from peewee import SQL, PostgresqlDatabase, fn
 
 from photoflow.access import Viewer, album_photos, visible_albums, visible_photos
 from photoflow.db import db
+from photoflow.describe import camera_name
 from photoflow.models import Album, LibraryState, Photo, PhotoAlbum
 
 NO_DATE = "undated"
@@ -274,7 +275,7 @@ def photo_rows(search: str = "", offset: int = 0, limit: int = 50) -> tuple[list
             names.setdefault(photo_id, []).append(title)
     rows = [
         PhotoRow(
-            p.id, p.file_name, p.taken_at, " ".join(x for x in (p.camera_make, p.camera_model) if x) or "",
+            p.id, p.file_name, p.taken_at, camera_name(p.camera_make, p.camera_model),
             ", ".join(names.get(p.id, [])), p.level,
         )
         for p in page

@@ -4,6 +4,7 @@ database (SQLite, or PostgreSQL where a test asks), users, and paths to the real
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import re
@@ -17,8 +18,11 @@ from PIL import Image, ImageDraw
 
 from photoflow import db as database
 from photoflow import services
+from photoflow.batch import collect_files, import_files
 from photoflow.config import Config, load_config
+from photoflow.importer import ImportOptions
 from photoflow.library import Library, open_library
+from photoflow.models import Photo, User
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "samples"
@@ -81,6 +85,19 @@ def library(config: Config) -> Iterator[Library]:
 def admin(library: Library):
     """An admin account named `admin` with the password `correct horse`."""
     return services.create_user("admin", "correct horse", admin=True)
+
+
+@pytest.fixture
+def stocked(library: Library, admin: User, samples: Path) -> Library:
+    """The eleven camera JPEGs of the samples, imported one by one, in a public album "Cameras"; an empty
+    private album "Family"; import times fixed (the overview shows them)."""
+    cameras = services.create_album("Cameras", admin.id, public=True)
+    services.create_album("Family", admin.id)
+    files = collect_files([samples / "jpeg" / "cameras"])
+    summary = import_files(library, files, ImportOptions(owner_id=admin.id, album_id=cameras.id), workers=1)
+    assert summary.count("imported") == 11, summary.results
+    Photo.update(created_at=dt.datetime(2026, 5, 1, 9, 30)).execute()
+    return library
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------

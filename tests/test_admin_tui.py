@@ -3,7 +3,6 @@ real library (real camera files imported by the real pipeline, a real SQLite fil
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import os
 import time
@@ -29,19 +28,6 @@ CONSOLE_WORKERS = {"load", "action", "import", "maintenance"}
 
 
 # -- the world ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def stocked(library: Library, admin: User, samples: Path) -> Library:
-    """The eleven camera JPEGs of the samples, imported one by one, in a public album "Cameras"; an empty
-    private album "Family"; import times fixed (the overview shows them)."""
-    cameras = services.create_album("Cameras", admin.id, public=True)
-    services.create_album("Family", admin.id)
-    files = collect_files([samples / "jpeg" / "cameras"])
-    summary = import_files(library, files, ImportOptions(owner_id=admin.id, album_id=cameras.id), workers=1)
-    assert summary.count("imported") == 11, summary.results
-    Photo.update(created_at=dt.datetime(2026, 5, 1, 9, 30)).execute()
-    return library
 
 
 def console(library: Library) -> AdminApp:
