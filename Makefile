@@ -27,6 +27,7 @@ bench: setup migrate bench-deps
 	$(PY) bench/gallery_bench.py
 	$(PY) bench/derivative_bench.py
 	$(PY) bench/piwigo_bench.py
+	$(PY) bench/console_bench.py
 
 # The load generator and the static-file floor of the derivative benchmark.
 bench-deps:

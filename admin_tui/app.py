@@ -76,6 +76,9 @@ class AdminApp(App[None]):
         pane.focus_main()
 
     def action_section(self, name: str) -> None:
+        # Let go of the keyboard first: focus left in the section being hidden would pull its tab back
+        # (the Overview has nothing to focus, so 1 from Photos did not leave Photos).
+        self.set_focus(None)
         self.query_one(TabbedContent).active = name
 
     def action_reload(self) -> None:
