@@ -78,8 +78,12 @@ class AdminApp(App[None]):
     def action_section(self, name: str) -> None:
         # Let go of the keyboard first: focus left in the section being hidden would pull its tab back
         # (the Overview has nothing to focus, so 1 from Photos did not leave Photos).
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == name:
+            self.pane.focus_main()
+            return
         self.set_focus(None)
-        self.query_one(TabbedContent).active = name
+        tabs.active = name
 
     def action_reload(self) -> None:
         self.pane.reload()

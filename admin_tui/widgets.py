@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static, TabbedContent, Tabs
 
 from photoflow import db as database
 from photoflow.errors import PhotoflowError
@@ -76,6 +76,8 @@ class Pane(Vertical):
         found = self.query(self.FOCUS)
         if found:
             found.first().focus()
+        else:  # nothing to type into (the Overview): the tab bar, as when the console starts
+            self.app.query_one(TabbedContent).query_one(Tabs).focus()
 
     def load(self, fetch: Callable[[], Any], show: Callable[[Any], None], key: str = "table") -> None:
         """Run `fetch` in a thread, then `show` its result; of two loads for one `key`, the later wins."""
