@@ -227,7 +227,7 @@ async def test_users_create_reset_promote_and_delete(stocked):
         await cursor_to(pilot, "users-table", "admin")
         await pilot.press("d")
         await pilot.pause()
-        question = screen_text(app)
+        question = words(app)
         assert "Delete the account admin?" in question and "pass to bob" in question
         await go(pilot, "n")  # not this one
         assert User.select().count() == 2
