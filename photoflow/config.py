@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -31,6 +32,14 @@ class Config:
     exiftool_timeout: float = 30.0
     # The address people reach Photoflow at (share links shown in the console); default scheme://host:port.
     public_url: str = ""
+    # Proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are believed; from anyone
+    # else those headers are dropped, since a client could write them to pose as another address/host.
+    trusted_proxies: tuple[str, ...] = ()
+    # Seconds that requests in flight (an upload, say) get to finish after SIGTERM.
+    shutdown_timeout: int = 30
+    # Behind nginx: the internal location that maps to the datastore (e.g. /_datastore/); Photoflow
+    # checks access, then answers with X-Accel-Redirect and nginx sends the bytes.
+    accel_redirect: str = ""
 
     @property
     def base_url(self) -> str:
@@ -54,6 +63,9 @@ class Config:
             "WORKERS": str(self.workers),
             "EXIFTOOL": self.exiftool,
             "PUBLIC_URL": self.public_url,
+            "TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+            "SHUTDOWN_TIMEOUT": str(self.shutdown_timeout),
+            "ACCEL_REDIRECT": self.accel_redirect,
         }
 
 
@@ -85,7 +97,28 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         threads=_int(env, "THREADS", 16, 1, 1024),
         exiftool=env.get("EXIFTOOL") or "exiftool",
         public_url=_public_url(env.get("PUBLIC_URL") or ""),
+        trusted_proxies=_networks(env.get("TRUSTED_PROXIES") or ""),
+        shutdown_timeout=_int(env, "SHUTDOWN_TIMEOUT", 30, 1, 3600),
+        accel_redirect=_accel(env.get("ACCEL_REDIRECT") or ""),
     )
+
+
+def _accel(raw: str) -> str:
+    if raw and not (raw.startswith("/") and raw.endswith("/") and " " not in raw):
+        raise ConfigError(f"ACCEL_REDIRECT={raw!r}: must be a location like /_datastore/")
+    return raw
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    networks = []
+    for item in raw.replace(" ", ",").split(","):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXIES: {item!r} is not an address or network") from None
+    return tuple(networks)
 
 
 def _public_url(raw: str) -> str:

@@ -23,7 +23,7 @@ from photoflow.errors import (
 from photoflow.library import Library
 from photoflow.sessions import RateLimited
 from photoflow.storage import StorageFull
-from photoflow.web import account, files, pages, upload, ws
+from photoflow.web import account, files, pages, proxy, upload, ws
 from photoflow.web.context import begin, page
 
 log = logging.getLogger("photoflow.web")
@@ -59,9 +59,14 @@ class PhotoflowApp(Bottle):
     def __init__(self, library: Library) -> None:
         super().__init__(catchall=True)
         self.library = library
+        self.proxies = proxy.Proxies(library.config.trusted_proxies)
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        https = self.library.config.url_scheme == "https"
+        proxy.from_proxy(environ, self.proxies)
+        return proxy.logged(environ, start_response, self._answer)
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        https = self.library.config.url_scheme == "https" or environ.get("wsgi.url_scheme") == "https"
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if not status.startswith("413"):  # after a 413 cheroot closes the connection unread
@@ -149,12 +154,15 @@ def _error_pages(app: Bottle) -> None:
 
         @app.error(status)
         def _error(error: HTTPError) -> Any:
-            if error.status_code == 500:
-                log.error(
-                    "unhandled error on %s %s: %s", request.method, request.path, error.exception,
-                    exc_info=error.exception,
-                )  # fmt: skip
             reason = HTTP_REASONS.get(error.status_code) or str(error.body or "That request was refused.")
+            if error.status_code == 500:
+                rid = proxy.request_id(request.environ)
+                log.error(
+                    "request %s: unhandled error on %s %s: %s", rid, request.method, request.path,
+                    error.exception, exc_info=error.exception,
+                )  # fmt: skip
+                # The visitor sees no traceback, only the id that finds it in the log.
+                reason = f"{reason} (request {rid})"
             if wants_json():
                 response.content_type = "application/json; charset=utf-8"
                 return json.dumps({"error": reason})

@@ -17,6 +17,7 @@ from bottle import HTTPError, HTTPResponse, redirect, request, response, templat
 
 from photoflow import sessions
 from photoflow.access import Viewer
+from photoflow.config import Config
 from photoflow.errors import Forbidden
 from photoflow.library import Library
 from photoflow.models import Album, Session
@@ -53,7 +54,7 @@ class Context:
 
     def absolute(self, path: str) -> str:
         """A full URL for `path` on this server (share links and feeds leave the site)."""
-        return f"{self.library.config.url_scheme}://{request.urlparts.netloc}{path}"
+        return site(self.library.config) + path
 
 
 def current() -> Context:
@@ -87,7 +88,17 @@ def open_share(ctx: Context, album: Album, token: str) -> None:
 
 
 def _secure() -> bool:
-    return current().library.config.url_scheme == "https"
+    return is_https(current().library.config)
+
+
+def is_https(config: Config) -> bool:
+    """The visitor came over https: so configured (URL_SCHEME), or so says a trusted proxy."""
+    return config.url_scheme == "https" or request.environ.get("wsgi.url_scheme") == "https"
+
+
+def site(config: Config) -> str:
+    """scheme://host[:port] of this site as the visitor reached it."""
+    return f"{'https' if is_https(config) else 'http'}://{request.urlparts.netloc}"
 
 
 def set_session_cookie(token: str) -> None:
@@ -128,7 +139,7 @@ def check_origin() -> None:
     origin = request.headers.get("Origin")
     if origin and origin != "null":
         expected = f"{request.urlparts.scheme}://{request.urlparts.netloc}"
-        configured = f"{current().library.config.url_scheme}://{request.urlparts.netloc}"
+        configured = site(current().library.config)
         if origin not in (expected, configured):
             raise Forbidden("this request came from another site")
     elif origin == "null":

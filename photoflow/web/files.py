@@ -28,7 +28,7 @@ from photoflow.filetypes import name_for
 from photoflow.library import Library
 from photoflow.models import File, Photo
 from photoflow.storage import DERIVATIVE_SIZES
-from photoflow.web.context import Context, current, open_share
+from photoflow.web.context import Context, current, open_share, site
 
 # A public picture never changes under its URL, so browsers keep it for good; a shared cache (a proxy,
 # a CDN) must ask again every time (s-maxage=0), and its question passes the access check, so an album
@@ -104,6 +104,12 @@ def send(path: Path, mime: str, etag: str, cache: str, attachment: str | None = 
     if _not_modified(etag_value, stat.st_mtime):
         return HTTPResponse(status=304, headers=headers)
     headers["Content-Type"] = mime
+    library = current().library
+    if library.config.accel_redirect:
+        # Access is checked: nginx sends the bytes (ranges and conditional requests included).
+        inside = path.relative_to(library.store.root).as_posix()
+        headers["X-Accel-Redirect"] = library.config.accel_redirect + quote(inside)
+        return HTTPResponse(status=200, headers=headers)
     headers["Content-Length"] = str(stat.st_size)
     headers["Accept-Ranges"] = "bytes"
     ranged = _range(stat.st_size)
@@ -215,6 +221,7 @@ def _zip(ctx: Context, photos: Any, name: str) -> HTTPResponse:
         "Content-Type": "application/zip",
         "Content-Disposition": content_disposition(name),
         "Cache-Control": "private, no-store",
+        "X-Accel-Buffering": "no",  # nginx passes each piece on as it is made
     }
     if request.method == "HEAD":
         return HTTPResponse(b"", headers=headers)
@@ -302,7 +309,7 @@ def feed(album_id: int) -> HTTPResponse:
     ctx = current()
     album = access.album_for(ANONYMOUS, album_id)  # feeds are for public albums only, whoever asks
     entries = gallery.album_entries(ANONYMOUS, album)[:FEED_ENTRIES]
-    base = f"{ctx.library.config.url_scheme}://{request.urlparts.netloc}"
+    base = site(ctx.library.config)
     ET.register_namespace("", ATOM)
     root = ET.Element(f"{{{ATOM}}}feed")
     updated = album.updated_at or dt.datetime(1970, 1, 1)

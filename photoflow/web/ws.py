@@ -25,6 +25,7 @@ from photoflow.importer import display_name
 from photoflow.library import Library
 from photoflow.piwigo import Call, Upload, WsError
 from photoflow.web import multipart
+from photoflow.web.context import is_https, site
 from photoflow.web.upload import MAX_REQUEST_BYTES
 
 log = logging.getLogger("photoflow.ws")
@@ -72,7 +73,7 @@ def handle(library: Library) -> HTTPResponse:
             viewer=viewer,
             session=session,
             address=request.environ.get("REMOTE_ADDR") or "unknown",
-            base_url=f"{library.config.url_scheme}://{request.urlparts.netloc}",
+            base_url=site(library.config),
             user_agent=request.headers.get("User-Agent", ""),
             uploads=uploads,
             secret=library.config.secret,
@@ -98,7 +99,7 @@ def handle(library: Library) -> HTTPResponse:
     if answer.new_session:
         # Never Secure over plain http: darktable and Shotwell would not send it back.
         lifetime = int(sessions.SESSION_LIFETIME.total_seconds())
-        secure = library.config.url_scheme == "https"
+        secure = is_https(library.config)
         response.set_cookie(
             COOKIE,
             answer.new_session,
