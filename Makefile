@@ -62,11 +62,16 @@ system-deps:
 	  else echo "Photoflow needs python3-venv: run  sudo apt-get install python3-venv"; exit 1; fi; }
 
 # The browser tests drive Debian's Chromium with Playwright (never a browser Playwright downloads);
-# the console's end-to-end test types into it through tmux, as a person over SSH would;
+# the console's end-to-end test types into it through tmux, as a person over SSH would; the proxy test
+# runs contrib/nginx.conf in a real nginx (with a throwaway certificate from openssl), and
+# systemd-analyze checks contrib/photoflow.service;
 # the tests start their own PostgreSQL server; without root they are skipped with the reason.
 test-deps:
 	$(call apt_need,/usr/bin/chromium,chromium)
 	$(call apt_need,tmux,tmux)
+	$(call apt_need,/usr/sbin/nginx,nginx-light)
+	$(call apt_need,openssl,openssl)
+	$(call apt_need,systemd-analyze,systemd)
 	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing postgresql"; \

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 
@@ -33,23 +35,63 @@ def make_server(config: Config) -> wsgi.Server:
     # cheroot takes these limits as attributes, not constructor arguments; 0 (its default) is no limit.
     server.max_request_header_size = MAX_REQUEST_HEADER
     server.max_request_body_size = MAX_REQUEST_BODY
+    # How long stop() lets requests in flight (an upload) finish before it closes their connections.
+    server.shutdown_timeout = config.shutdown_timeout
     return server
 
 
 def run(config: Config) -> None:
-    """Serve until SIGTERM or SIGINT, then stop gracefully."""
+    """Serve until SIGTERM or SIGINT, then stop gracefully; SIGHUP restarts in place (same process id,
+    so systemd keeps tracking it; sessions live in the database, so nobody is logged out)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = make_server(config)
+    restart = threading.Event()
+    stopping: list[threading.Thread] = []
 
     def stop(signum: int, _frame: object) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
-        # stop() waits for the worker threads; run it off the signal handler's frame.
-        threading.Thread(target=server.stop, daemon=True).start()
+        if signum == signal.SIGHUP:
+            restart.set()
+        notify("RELOADING=1" if restart.is_set() else "STOPPING=1")
+        if stopping:
+            return
+        # stop() waits for the requests in flight; run it off the signal handler's frame.
+        stopping.append(threading.Thread(target=server.stop, daemon=True))
+        stopping[0].start()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
+    server.prepare()  # binds now: a port in use fails here, before systemd is told we are ready
     print(f"Photoflow serving on http://{config.host}:{config.port}/", file=sys.stderr, flush=True)
+    notify("READY=1")
     try:
-        server.safe_start()
+        server.serve()
     finally:
-        server.stop()
+        # serve() returns as soon as stop() begins; the requests in flight (an upload) are still
+        # running then, and must finish before this process starts to exit under them.
+        if stopping:
+            stopping[0].join()
+        else:
+            server.stop()
+    if restart.is_set():
+        log.info("restarting")
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
+def notify(state: str) -> None:
+    """Tell systemd (Type=notify) how the service stands; nothing when not started by systemd.
+
+    The protocol is one datagram on the socket named by NOTIFY_SOCKET (sd_notify(3)); no library needed.
+    """
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+    except OSError as exc:
+        log.warning("could not notify systemd (%s): %s", state, exc)

@@ -4,6 +4,7 @@ database (SQLite, or PostgreSQL where a test asks), users, and paths to the real
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import random
@@ -226,24 +227,32 @@ class Web:
                 fh.close()
 
 
-@pytest.fixture
-def server(library: Library) -> Iterator[str]:
-    """The real WSGI app on a real cheroot server on 127.0.0.1, in this process; yields its base URL."""
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """A WSGI app on a real cheroot server on 127.0.0.1, in this process; yields its base URL."""
     import threading
 
     from cheroot import wsgi
 
-    from photoflow.web import create_app
-
-    app = create_app(library)
     httpd = wsgi.Server(("127.0.0.1", 0), app, numthreads=8, server_name="photoflow-test")
     httpd.prepare()
     thread = threading.Thread(target=httpd.serve, daemon=True)
     thread.start()
     host, port = httpd.bind_addr[:2]
-    yield f"http://{host}:{port}"
-    httpd.stop()
-    thread.join(timeout=10)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        httpd.stop()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(library: Library) -> Iterator[str]:
+    """The real WSGI app (create_app) served by `serving`; yields its base URL."""
+    from photoflow.web import create_app
+
+    with serving(create_app(library)) as base:
+        yield base
 
 
 @pytest.fixture
