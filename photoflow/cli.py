@@ -86,6 +86,21 @@ def db_status() -> None:
     out.print("up to date" if not pending else f"{pending} pending: run `photoflow db upgrade`", markup=False)
 
 
+@db_app.command("backup")
+def db_backup(
+    dest: Annotated[Path, typer.Argument(help="The new file to write the copy to.")],
+) -> None:
+    """Copy the SQLite database consistently while Photoflow runs (PostgreSQL: use pg_dump)."""
+    config = _config()
+    if config.is_postgres:
+        fail("the database is PostgreSQL: back it up with pg_dump")
+    try:
+        size = database.backup_sqlite(config.database, dest.expanduser().absolute())
+    except PhotoflowError as exc:
+        fail(exc.reason)
+    out.print(f"backed up {config.database} to {dest} ({size:,} bytes)", markup=False)
+
+
 @app.command("create-user")
 def create_user(
     name: Annotated[str, typer.Argument(help="The new account's name.")],

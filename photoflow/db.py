@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from peewee import Database, DatabaseProxy, OperationalError, PostgresqlDatabase
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
 
-from photoflow.errors import Unavailable
+from photoflow.errors import Invalid, Unavailable
 
 db = DatabaseProxy()
 
@@ -76,6 +77,26 @@ def upgrade(database: Database | None = None) -> list[str]:
 def is_current(database: Database | None = None) -> bool:
     """True when every migration is applied."""
     return all(done for _, done in migration_status(database))
+
+
+def backup_sqlite(source: str, dest: Path) -> int:
+    """A consistent copy of a SQLite database that may be in use (the backup API reads one snapshot,
+    committed transactions only, while the server goes on writing); the copy's size in bytes."""
+    import sqlite3
+
+    if dest.exists():
+        raise Invalid(f"{dest} already exists: name a new file")
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(tmp) as out:
+            src.execute("PRAGMA busy_timeout = 10000")
+            src.backup(out, pages=4096)
+        # Only a complete copy gets the name asked for.
+        os.replace(tmp, dest)
+    except sqlite3.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise Unavailable(f"could not back up {source}: {exc}") from None
+    return dest.stat().st_size
 
 
 def _first_line(exc: BaseException) -> str:

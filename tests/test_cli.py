@@ -281,3 +281,25 @@ def test_missing_exiftool_is_one_line_saying_how_to_install_it(ready: Config, sa
         "install it with `sudo apt-get install libimage-exiftool-perl`"
     )
     assert count(ready, "photo") == 0
+
+
+def test_a_backup_taken_during_an_import_is_consistent(ready: Config, tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    make_jpegs(folder, 40, size=(1200, 900))
+    proc = start_import(ready, folder)
+    wait_for_photos(ready, proc, 5)
+    copy = tmp_path / "copy.db"
+    made = run_cli(ready, "db", "backup", str(copy))
+    assert made.returncode == 0, made.stderr
+    assert proc.wait(timeout=300) == 0
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        photos = conn.execute("SELECT COUNT(*) FROM photo").fetchone()[0]
+        orphans = conn.execute(
+            "SELECT COUNT(*) FROM photo WHERE id NOT IN (SELECT photo_id FROM file)"
+        ).fetchone()[0]
+    # A snapshot between two commits: some photos, each with its file row, none half-written.
+    assert 5 <= photos <= 40 and orphans == 0
+    again = run_cli(ready, "db", "backup", str(copy))
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert not copy.with_name("copy.db.part").exists()
