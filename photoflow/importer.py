@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
-from peewee import IntegrityError, fn
+from peewee import IntegrityError, PostgresqlDatabase, fn
 
 from photoflow import imaging
 from photoflow.db import db
@@ -67,6 +67,8 @@ _KNOWN_EXTENSIONS = {
     ".rwl",
 }
 _MAX_NAME = 255
+# The first half of the PostgreSQL advisory lock that `finalise` takes per owner ("PF" + 1).
+_PAIRING_LOCK = 0x50460001
 
 
 @dataclass
@@ -303,6 +305,7 @@ def finalise(group: list[Prepared], options: ImportOptions, store: Datastore) ->
         plan = _Plan()
         try:
             with db.atomic():
+                _lock_pairing(options.owner_id)
                 _pair_group(group, options, plan)
             break
         except IntegrityError:
@@ -314,6 +317,19 @@ def finalise(group: list[Prepared], options: ImportOptions, store: Datastore) ->
         if not File.select().where(File.path == rel).exists():
             store.remove(rel)
     return plan.results
+
+
+def _lock_pairing(owner_id: int) -> None:
+    """On PostgreSQL, wait until no other transaction is pairing this owner's files.
+
+    Pairing reads (is there a photo this RAW belongs to?) before it writes. SQLite runs write
+    transactions one at a time (IMMEDIATE), but PostgreSQL runs them side by side under READ
+    COMMITTED: a JPEG arriving at one instance and its RAW at another, finalised at the same moment,
+    would not see each other's uncommitted photo and would become two photos. The lock is released at
+    commit or rollback; the transactions it orders are short (no slow work inside them).
+    """
+    if isinstance(db.obj, PostgresqlDatabase):
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_PAIRING_LOCK, owner_id))
 
 
 def _pair_group(group: list[Prepared], options: ImportOptions, plan: _Plan) -> None:
