@@ -28,6 +28,7 @@ bench: setup migrate bench-deps
 	$(PY) bench/derivative_bench.py
 	$(PY) bench/piwigo_bench.py
 	$(PY) bench/console_bench.py
+	$(PY) bench/multihost_bench.py
 
 # The load generator and the static-file floor of the derivative benchmark.
 bench-deps:
