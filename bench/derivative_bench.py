@@ -76,7 +76,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO, photoflow
+
 SAMPLE = REPO.parent / "shared" / "samples" / "jpeg" / "nature" / "prairie_falcon.jpg"
 PASSWORD = "bench-password"
 SIZE = "250"
@@ -90,20 +91,6 @@ UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 
 # -- set-up -------------------------------------------------------------------------------------------
-
-
-def photoflow(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    """Run `python -m photoflow ARGS`; any failure stops the benchmark. Its standard output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "photoflow", *args],
-        env=env, cwd=REPO, input=stdin, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        sys.exit(
-            f"derivative_bench: `photoflow {' '.join(args)}` exited with {done.returncode}\n"
-            f"--- stdout\n{done.stdout}--- stderr\n{done.stderr}"
-        )
-    return done.stdout
 
 
 @dataclass

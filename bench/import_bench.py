@@ -28,7 +28,6 @@ import re
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 if TYPE_CHECKING:  # numpy is imported where it is used: the floor's workers never load it
     import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO, photoflow
+
 CACHE = REPO / "bench" / ".cache"
 EXIF_SOURCE = REPO.parent / "shared" / "samples" / "jpeg" / "cameras" / "Nikon D90.jpg"
 # Part of the cache key: change it whenever the generated pictures would change.
@@ -229,25 +229,6 @@ class Imported:
     photos: int
     cameras: dict[str, int]
     derivatives: int
-
-
-def photoflow(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m photoflow ARGS` from the repository; any failure stops the benchmark."""
-    done = subprocess.run(
-        [sys.executable, "-m", "photoflow", *args],
-        env=env,
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.exit(
-            f"import_bench: `photoflow {' '.join(args)}` exited with {done.returncode}\n"
-            f"--- stdout\n{done.stdout}--- stderr\n{done.stderr}"
-        )
-    return done
 
 
 def run_import(folder: Path, count: int, workers: int) -> Imported:

@@ -26,26 +26,23 @@ import os
 import random
 import re
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from harness import REPO, photoflow, served
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.pgserver import PostgresServer, why_unavailable  # noqa: E402
+from tests.pgserver import PostgresServer, why_unavailable
 
 CACHE = REPO / "bench" / ".cache"
 VERSION = 1  # part of the cache key: change it whenever the generated pictures would change
@@ -81,20 +78,6 @@ def ensure_pictures(count: int, width: int, height: int) -> list[Path]:
 # -- the product, as a person runs it ----------------------------------------------------------------
 
 
-def photoflow(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
-    """Run `python -m photoflow ARGS`; any failure stops the benchmark."""
-    done = subprocess.run(
-        [sys.executable, "-m", "photoflow", *args],
-        env=env,
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.exit(f"multihost_bench: `photoflow {' '.join(args)}` failed:\n{done.stdout}{done.stderr}")
-
-
 def fresh(pg: PostgresServer, root: Path) -> dict[str, str]:
     """A new database and datastore with an admin account; the environment that points at them."""
     url = pg.create_database("bench_" + secrets.token_hex(6))
@@ -107,38 +90,6 @@ def fresh(pg: PostgresServer, root: Path) -> dict[str, str]:
     photoflow(env, "db", "upgrade")
     photoflow(env, "create-user", "bench", "--admin", "--password-stdin", stdin=PASSWORD + "\n")
     return env
-
-
-@contextmanager
-def server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`python -m photoflow serve` on a free port of 127.0.0.1, stopped at the end; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with log.open("w") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "photoflow", "serve"], env={**env, "PORT": str(port)}, cwd=REPO, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if child.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"multihost_bench: the server did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 class Client:
@@ -282,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             root = Path(tmp) / f"instances-{instances}"
             env = fresh(pg, root)
             with ExitStack() as stack:
-                bases = [stack.enter_context(server(env, root / f"server-{i}.log")) for i in range(instances)]
+                ports = [stack.enter_context(served(env, root / f"server-{i}.log")) for i in range(instances)]
+                bases = [f"http://127.0.0.1:{port}" for port in ports]
                 runs[instances] = measure(bases, batches, warm)
             for log in root.glob("server-*.log"):
                 if "Traceback" in log.read_text(errors="replace"):

@@ -27,35 +27,23 @@ import http.client
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
+from harness import REPO, photoflow, served
 from import_bench import ensure_files
 
-REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
 
 
-def photoflow(env: dict[str, str], *args: str, stdin: str | None = None) -> float:
-    """Run `python -m photoflow ARGS`; its wall time. Any failure stops the benchmark."""
+def timed_command(env: dict[str, str], path: Path) -> float:
+    """Seconds that `photoflow import-image PATH` takes as a person runs it (a new process)."""
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "photoflow", *args],
-        env=env,
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"piwigo_bench: `photoflow {' '.join(args)}` failed:\n{done.stdout}{done.stderr}")
-    return seconds
+    photoflow(env, "import-image", str(path))
+    return time.perf_counter() - start
 
 
 def fresh(root: Path) -> dict[str, str]:
@@ -65,37 +53,6 @@ def fresh(root: Path) -> dict[str, str]:
     photoflow(env, "db", "upgrade")
     photoflow(env, "create-user", "bench", "--admin", "--password-stdin", stdin=PASSWORD + "\n")
     return env
-
-
-@contextmanager
-def server(env: dict[str, str], log: Path) -> Iterator[int]:
-    """`python -m photoflow serve` on a free port of 127.0.0.1, stopped at the end."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with log.open("w") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "photoflow", "serve"], env={**env, "PORT": str(port)}, cwd=REPO, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if child.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"piwigo_bench: the server did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield port
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
 
 
 class Client:
@@ -190,16 +147,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="photoflow-piwigo-bench-") as tmp:
         root = Path(tmp)
         env = fresh(root / "api")
-        with server(env, root / "server.log") as port:
+        with served(env, root / "server.log") as port:
             client = Client(port)
             client.login()
             client.add_simple(files[0])  # warms the server's exiftool and Pillow
             api = [client.add_simple(path) for path in files[1 : 1 + runs]]
         local = in_process(fresh(root / "local"), files[1 + runs : 2 + 2 * runs])
         command_env = fresh(root / "command")
-        command = [
-            photoflow(command_env, "import-image", str(path)) for path in files[2 + 2 * runs : 2 + 3 * runs]
-        ]
+        command = [timed_command(command_env, path) for path in files[2 + 2 * runs : 2 + 3 * runs]]
     api_ms, local_ms = statistics.median(api) * 1000, statistics.median(local) * 1000
     command_ms = statistics.median(command) * 1000
     print(f"addSimple over HTTP (warm server): median {api_ms:.0f} ms ({_list(api)})")
