@@ -76,7 +76,8 @@ def run(config: Config) -> None:
     if restart.is_set():
         log.info("restarting")
         sys.stderr.flush()
-        os.execv(sys.executable, [sys.executable, *sys.argv])
+        # orig_argv keeps "-m photoflow" as it was typed (argv would name photoflow/__main__.py instead).
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def notify(state: str) -> None:
