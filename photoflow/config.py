@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -40,11 +41,13 @@ class Config:
     # Behind nginx: the internal location that maps to the datastore (e.g. /_datastore/); Photoflow
     # checks access, then answers with X-Accel-Redirect and nginx sends the bytes.
     accel_redirect: str = ""
+    # Served under a sub-path (https://example.org/photos/): "/photos"; empty at the root of its host.
+    url_prefix: str = ""
 
     @property
     def base_url(self) -> str:
         """The public address, without a trailing slash."""
-        return (self.public_url or f"{self.url_scheme}://{self.host}:{self.port}").rstrip("/")
+        return (self.public_url or f"{self.url_scheme}://{self.host}:{self.port}{self.url_prefix}").rstrip("/")
 
     @property
     def is_postgres(self) -> bool:
@@ -66,6 +69,7 @@ class Config:
             "TRUSTED_PROXIES": ",".join(self.trusted_proxies),
             "SHUTDOWN_TIMEOUT": str(self.shutdown_timeout),
             "ACCEL_REDIRECT": self.accel_redirect,
+            "URL_PREFIX": self.url_prefix,
         }
 
 
@@ -100,7 +104,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         trusted_proxies=_networks(env.get("TRUSTED_PROXIES") or ""),
         shutdown_timeout=_int(env, "SHUTDOWN_TIMEOUT", 30, 1, 3600),
         accel_redirect=_accel(env.get("ACCEL_REDIRECT") or ""),
+        url_prefix=_prefix(env.get("URL_PREFIX") or ""),
     )
+
+
+def _prefix(raw: str) -> str:
+    value = raw.rstrip("/")
+    if value and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+        raise ConfigError(f"URL_PREFIX={raw!r}: must be a path like /photos")
+    return value
 
 
 def _accel(raw: str) -> str:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image, ImageDraw
@@ -176,6 +177,9 @@ class Web:
         import requests
 
         self.base = base
+        # What a browser sends as Origin: scheme and host, never a path (Photoflow may sit under one).
+        parts = urlsplit(base)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
         self.http = requests.Session()
         self.csrf = ""
 
@@ -197,7 +201,7 @@ class Web:
             data.setdefault("csrf", self.csrf)
         headers = kwargs.pop("headers", {})
         if origin:
-            headers.setdefault("Origin", self.base)
+            headers.setdefault("Origin", self.origin)
         kwargs.setdefault("allow_redirects", False)
         return self.http.post(self.base + path, data=data, headers=headers, timeout=300, **kwargs)
 
@@ -219,7 +223,7 @@ class Web:
             return self.http.post(
                 self.base + "/upload" + query,
                 files=files,
-                headers={"X-CSRF-Token": self.csrf, "Origin": self.base, "Accept": "application/json"},
+                headers={"X-CSRF-Token": self.csrf, "Origin": self.origin, "Accept": "application/json"},
                 timeout=300,
             )
         finally:

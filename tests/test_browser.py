@@ -465,3 +465,54 @@ def test_upload_as_chromium_sends_it(browser: Browser, server: str, samples: Pat
         console.check("an upload")
     finally:
         context.close()
+
+
+def test_under_a_url_prefix(browser: Browser, tmp_path: Path, samples: Path) -> None:
+    """URL_PREFIX=/photos: the grid, the photo page, its keys and the upload tab all stay under it."""
+    from photoflow import db as database
+    from photoflow import services
+    from photoflow.library import open_library
+    from photoflow.web import create_app
+    from tests.conftest import make_config, serving
+    from tests.test_web import imported
+
+    config = make_config(tmp_path, URL_PREFIX="/photos")
+    database.open_database(config.database)
+    database.upgrade()
+    lib = open_library(config)
+    try:
+        admin = services.create_user(NAME, PASSWORD, admin=True)
+        walk = services.create_album(ALBUM, admin.id, public=True)
+        imported(lib, admin, *sorted((samples / "jpeg" / "cameras").glob("*.jpg"))[:4], album=walk)
+        console = Console()
+        with serving(create_app(lib)) as base:
+            context, page = new_page(browser, console, DESKTOP)
+            page.goto(base + "/photos/")
+            pictures = wait_for_grid(page, "#timeline", 4)
+            assert pictures and all(p.startswith("/photos/d/") for p in pictures), pictures
+            page.click("#timeline figure.pf-figure")
+            page.wait_for_url("**/photos/photo/*")
+            wait_for_large(page)
+            first = path_of(page)
+            with page.expect_navigation():
+                page.keyboard.press("ArrowRight")
+            assert path_of(page).startswith("/photos/photo/") and path_of(page) != first
+            page.keyboard.press("Escape")
+            page.wait_for_url(f"{base}/photos/")
+            # Logging in and the upload tab: forms post under the prefix, redirects stay under it.
+            page.goto(base + "/photos/upload")
+            page.wait_for_url("**/photos/login?next=*")
+            page.fill("input[name=name]", NAME)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("form button[type=submit]")
+            page.wait_for_url(f"{base}/photos/upload")
+            shot(page, "prefix-upload")
+            hrefs = page.eval_on_selector_all(
+                "a[href], link[href]", "(els) => els.map((e) => e.getAttribute('href'))"
+            )
+            local = [h for h in hrefs if h.startswith("/")]
+            assert local and all(h.startswith("/photos/") for h in local), local
+            context.close()
+        console.check("under a URL prefix")
+    finally:
+        lib.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -370,3 +371,53 @@ def nginx_in_front(tmp_path: Path, upstream: str, datastore: Path) -> Iterator[s
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# -- under a URL prefix ------------------------------------------------------------------------------
+
+
+def test_served_under_a_url_prefix(tmp_path: Path, samples: Path) -> None:
+    lib = library_with(tmp_path, URL_PREFIX="/photos")
+    try:
+        admin = services.create_user("admin", "correct horse", admin=True)
+        album = services.create_album("Walks", admin.id, public=True)
+        imported(lib, admin, samples / "jpeg/cameras/Nikon D90.jpg", album=album)
+        photo = Photo.get()
+        with serving(create_app(lib)) as host:
+            base = host + "/photos"
+            visitor = Web(base)
+            page = visitor.get(f"/album/{album.id}")
+            assert page.status_code == 200
+            local = re.findall(r'(?:href|src|action)="(/[^"]*)"', page.text)
+            assert local and all(link.startswith("/photos/") for link in local), local
+            assert visitor.get(f"/d/250/{photo.id}-{photo.sha256[:16]}.jpg").status_code == 200
+            # A members' page sends a visitor to the login page under the prefix, and back after it.
+            asked = visitor.get("/account")
+            assert asked.status_code == 303 and asked.headers["Location"] == f"{base}/login?next=%2Faccount"
+            member = Web(base)
+            member.get("/login?next=%2Faccount")
+            login = member.post("/login", {"name": "admin", "password": "correct horse", "next": "/account"})
+            assert login.status_code == 303, login.text[:400]
+            assert login.headers["Location"] == f"{base}/account"
+            member.get("/upload")
+            sent = member.upload(samples / "jpeg/cameras/Olympus E-20.jpg")
+            assert sent.status_code == 200 and "imported" in sent.text
+            # Links that leave the site carry the prefix too.
+            feed = requests.get(f"{base}/album/{album.id}/feed.atom", timeout=10).text
+            assert f'href="{base}/album/{album.id}"' in feed
+            # A proxy that strips the prefix before passing the request on is served the same.
+            stripped = requests.get(f"{host}/album/{album.id}", timeout=10)
+            assert (
+                stripped.status_code == 200 and f'href="/photos/album/{album.id}/feed.atom"' in stripped.text
+            )
+    finally:
+        lib.close()
+
+
+def test_url_prefix_must_be_a_path(tmp_path: Path) -> None:
+    from photoflow.errors import ConfigError
+
+    for bad in ("photos", "/pho tos", "/a//b", "http://x/photos"):
+        with pytest.raises(ConfigError, match="URL_PREFIX"):
+            make_config(tmp_path, URL_PREFIX=bad)
+    assert make_config(tmp_path, URL_PREFIX="/photos/").url_prefix == "/photos"

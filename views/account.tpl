@@ -6,7 +6,7 @@
 % if error:
   <p class="error" role="alert">{{error}}</p>
 % end
-  <form method="post" action="/account/password" class="stack">
+  <form method="post" action="{{ctx.root}}/account/password" class="stack">
     <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
     <label>Current password <input name="old" type="password" autocomplete="current-password" required></label>
     <label>New password <input name="new" type="password" autocomplete="new-password" required minlength="8"></label>

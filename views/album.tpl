@@ -19,26 +19,26 @@
     <details class="menu">
       <summary class="button quiet">Download</summary>
       <div class="menu-body">
-        <a href="{{ctx.url(f'/album/{album.id}/download?what=pictures')}}" download>Pictures (zip)</a>
-        <a href="{{ctx.url(f'/album/{album.id}/download?what=raws')}}" download>RAW files (zip)</a>
-        <a href="{{ctx.url(f'/album/{album.id}/download?what=both')}}" download>Everything (zip)</a>
+        <a href="{{ctx.root}}{{ctx.url(f'/album/{album.id}/download?what=pictures')}}" download>Pictures (zip)</a>
+        <a href="{{ctx.root}}{{ctx.url(f'/album/{album.id}/download?what=raws')}}" download>RAW files (zip)</a>
+        <a href="{{ctx.root}}{{ctx.url(f'/album/{album.id}/download?what=both')}}" download>Everything (zip)</a>
       </div>
     </details>
 % end
 % if album.is_public and ctx.shared is None:
-    <a class="button quiet" href="/album/{{album.id}}/feed.atom">Feed</a>
+    <a class="button quiet" href="{{ctx.root}}/album/{{album.id}}/feed.atom">Feed</a>
 % end
 % if ctx.viewer.is_member and ctx.shared is None:
     <details class="panel wide">
       <summary class="button">Edit</summary>
-      <form method="post" action="/album/{{album.id}}" class="stack">
+      <form method="post" action="{{ctx.root}}/album/{{album.id}}" class="stack">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
         <input type="hidden" name="action" value="edit">
         <label>Title <input name="title" value="{{album.title}}" required maxlength="200"></label>
         <label>Description <textarea name="description" rows="3" maxlength="5000">{{album.description}}</textarea></label>
         <button type="submit">Save</button>
       </form>
-      <form method="post" action="/album/{{album.id}}" class="row">
+      <form method="post" action="{{ctx.root}}/album/{{album.id}}" class="row">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
         <input type="hidden" name="action" value="visibility">
         <input type="hidden" name="public" value="{{'0' if album.is_public else '1'}}">
@@ -46,7 +46,7 @@
         <button type="submit" data-testid="visibility">{{'Make private' if album.is_public else 'Make public'}}</button>
       </form>
 %   if not album.is_public:
-      <form method="post" action="/album/{{album.id}}" class="row">
+      <form method="post" action="{{ctx.root}}/album/{{album.id}}" class="row">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
 %     if album.share_token:
         <input type="hidden" name="action" value="unshare">
@@ -60,7 +60,7 @@
       </form>
 %   end
 %   if may_delete:
-      <form method="post" action="/album/{{album.id}}" class="row" data-confirm="Delete the album “{{album.title}}”? Its photos stay in the library.">
+      <form method="post" action="{{ctx.root}}/album/{{album.id}}" class="row" data-confirm="Delete the album “{{album.title}}”? Its photos stay in the library.">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
         <input type="hidden" name="action" value="delete">
         <span>Delete the album; its photos stay in the library.</span>
@@ -74,11 +74,11 @@
 % if not entries:
 <section class="empty narrow"><p>This album is empty.
 % if ctx.viewer.is_member:
-  <a href="/upload?album={{album.id}}">Upload photos into it</a>.
+  <a href="{{ctx.root}}/upload?album={{album.id}}">Upload photos into it</a>.
 % end
 </p></section>
 % end
 <div id="album-grid" class="pig-grid" data-album="{{album.id}}"></div>
 <script type="application/json" id="album-photos">{{!json_for_script(entries)}}</script>
-<script src="/static/vendor/pig.js" defer></script>
-<script src="/static/js/grid.js" defer></script>
+<script src="{{ctx.root}}/static/vendor/pig.js" defer></script>
+<script src="{{ctx.root}}/static/js/grid.js" defer></script>

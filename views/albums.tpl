@@ -4,7 +4,7 @@
 % if ctx.viewer.is_member:
   <details class="panel">
     <summary class="button">New album</summary>
-    <form method="post" action="/albums" class="stack">
+    <form method="post" action="{{ctx.root}}/albums" class="stack">
       <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
       <label>Title <input name="title" required maxlength="200" autocomplete="off"></label>
       <label class="check"><input type="checkbox" name="public" value="1"> Public: anyone can see it</label>
@@ -19,9 +19,9 @@
 <ul class="cards">
 % for card in cards:
   <li class="card">
-    <a href="/album/{{card.album.id}}">
+    <a href="{{ctx.root}}/album/{{card.album.id}}">
 %   if card.cover:
-      <img src="/d/250/{{card.cover.id}}-{{card.cover.sha[:16]}}.jpg" alt="" loading="lazy">
+      <img src="{{ctx.root}}/d/250/{{card.cover.id}}-{{card.cover.sha[:16]}}.jpg" alt="" loading="lazy">
 %   else:
       <span class="no-cover" aria-hidden="true"></span>
 %   end

@@ -4,7 +4,7 @@
 % if error:
   <p class="error" role="alert">{{error}}</p>
 % end
-  <form method="post" action="/login" class="stack">
+  <form method="post" action="{{ctx.root}}/login" class="stack">
     <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
     <input type="hidden" name="next" value="{{next}}">
     <label>Name <input name="name" value="{{name}}" autocomplete="username" autocapitalize="none" required autofocus></label>

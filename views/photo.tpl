@@ -4,16 +4,16 @@
 % back = ctx.url(f'/album/{album.id}') if album is not None and ctx.shared is None else (ctx.prefix or '/')
 % query = f'?album={album.id}' if album is not None and ctx.shared is None else ''
 % original = files.get('original') or files.get('raw')
-<div class="viewer" data-back="{{back}}" data-newer="{{ctx.url(f'/photo/{newer}') + query if newer else ''}}" data-older="{{ctx.url(f'/photo/{older}') + query if older else ''}}">
+<div class="viewer" data-back="{{ctx.root}}{{back}}" data-newer="{{ctx.root + ctx.url(f'/photo/{newer}') + query if newer else ''}}" data-older="{{ctx.root + ctx.url(f'/photo/{older}') + query if older else ''}}">
   <div class="stage">
-    <a class="close" href="{{back}}" title="Back to the grid (Esc)" aria-label="Back to the grid">×</a>
+    <a class="close" href="{{ctx.root}}{{back}}" title="Back to the grid (Esc)" aria-label="Back to the grid">×</a>
 % if newer:
-    <a class="step newer" href="{{ctx.url(f'/photo/{newer}')}}{{query}}" title="Previous (←)" aria-label="Previous photo">‹</a>
+    <a class="step newer" href="{{ctx.root}}{{ctx.url(f'/photo/{newer}')}}{{query}}" title="Previous (←)" aria-label="Previous photo">‹</a>
 % end
 % if older:
-    <a class="step older" href="{{ctx.url(f'/photo/{older}')}}{{query}}" title="Next (→)" aria-label="Next photo">›</a>
+    <a class="step older" href="{{ctx.root}}{{ctx.url(f'/photo/{older}')}}{{query}}" title="Next (→)" aria-label="Next photo">›</a>
 % end
-    <img class="large" src="{{ctx.url(f'/d/preview/{photo.id}-{sha}.jpg')}}" width="{{photo.width}}" height="{{photo.height}}" alt="{{photo.title or photo.file_name}}">
+    <img class="large" src="{{ctx.root}}{{ctx.url(f'/d/preview/{photo.id}-{sha}.jpg')}}" width="{{photo.width}}" height="{{photo.height}}" alt="{{photo.title or photo.file_name}}">
   </div>
   <aside class="info" aria-label="About this photo">
     <h1 class="photo-title">{{photo.title or photo.file_name}}</h1>
@@ -52,7 +52,7 @@
     <ul class="downloads">
 % for role, label in (('original', 'Picture'), ('raw', 'RAW'), ('sidecar', 'Sidecar')):
 %   if role in files:
-      <li><a href="{{ctx.url(f'/photo/{photo.id}/file/{role}')}}" download="{{files[role].original_name}}" data-role="{{role}}">{{label}}: {{files[role].original_name}}</a> <span class="muted">{{describe.file_size(files[role].size)}}</span></li>
+      <li><a href="{{ctx.root}}{{ctx.url(f'/photo/{photo.id}/file/{role}')}}" download="{{files[role].original_name}}" data-role="{{role}}">{{label}}: {{files[role].original_name}}</a> <span class="muted">{{describe.file_size(files[role].size)}}</span></li>
 %   end
 % end
     </ul>
@@ -60,14 +60,14 @@
     <h2>Albums</h2>
     <ul class="chips">
 %   for a in albums_in:
-      <li><a href="{{ctx.url(f'/album/{a.id}')}}">{{a.title}}</a></li>
+      <li><a href="{{ctx.root}}{{ctx.url(f'/album/{a.id}')}}">{{a.title}}</a></li>
 %   end
     </ul>
 % end
 % if ctx.viewer.is_member and ctx.shared is None:
     <details class="edit">
       <summary>Edit</summary>
-      <form method="post" action="/photo/{{photo.id}}" class="stack">
+      <form method="post" action="{{ctx.root}}/photo/{{photo.id}}" class="stack">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
         <input type="hidden" name="next" value="/photo/{{photo.id}}{{query}}">
         <input type="hidden" name="albums_sent" value="1">
@@ -84,14 +84,14 @@
         <button type="submit">Save</button>
       </form>
 %   if album is not None:
-      <form method="post" action="/album/{{album.id}}" class="row">
+      <form method="post" action="{{ctx.root}}/album/{{album.id}}" class="row">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
         <input type="hidden" name="action" value="cover">
         <input type="hidden" name="photo" value="{{photo.id}}">
         <input type="hidden" name="next" value="/photo/{{photo.id}}{{query}}">
         <button type="submit">Use as the album's cover</button>
       </form>
-      <form method="post" action="/album/{{album.id}}" class="row">
+      <form method="post" action="{{ctx.root}}/album/{{album.id}}" class="row">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
         <input type="hidden" name="action" value="remove">
         <input type="hidden" name="photo" value="{{photo.id}}">
@@ -100,7 +100,7 @@
       </form>
 %   end
 %   if may_delete:
-      <form method="post" action="/photo/{{photo.id}}" class="row" data-confirm="Delete this photo and all its files for good?">
+      <form method="post" action="{{ctx.root}}/photo/{{photo.id}}" class="row" data-confirm="Delete this photo and all its files for good?">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
         <input type="hidden" name="action" value="delete">
         <input type="hidden" name="after" value="{{ctx.url(f'/photo/{older}') + query if older else back}}">
@@ -121,4 +121,4 @@
 % end
   </aside>
 </div>
-<script src="/static/js/photo.js" defer></script>
+<script src="{{ctx.root}}/static/js/photo.js" defer></script>

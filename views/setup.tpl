@@ -5,7 +5,7 @@
 % if error:
   <p class="error" role="alert">{{error}}</p>
 % end
-  <form method="post" action="/setup" class="stack">
+  <form method="post" action="{{ctx.root}}/setup" class="stack">
     <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
     <label>Name <input name="name" value="{{name}}" autocomplete="username" autocapitalize="none" required maxlength="64" autofocus></label>
     <label>Password <input name="password" type="password" autocomplete="new-password" required minlength="8"></label>

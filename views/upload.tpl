@@ -30,4 +30,4 @@
   <ol id="queue" class="queue" aria-label="Files"></ol>
 </section>
 <script type="application/json" id="upload-config">{{!json_for_script({"preselect": ctx.extra.get("album"), "maxBytes": 4 * 1024 ** 3})}}</script>
-<script src="/static/js/upload.js" defer></script>
+<script src="{{ctx.root}}/static/js/upload.js" defer></script>

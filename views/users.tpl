@@ -12,21 +12,21 @@
         <td>{{user.name}}{{' (you)' if user.id == ctx.viewer.user.id else ''}}</td>
         <td>{{'Administrator' if user.is_admin else 'Member'}}</td>
         <td class="user-actions">
-          <form method="post" action="/users/{{user.id}}/admin">
+          <form method="post" action="{{ctx.root}}/users/{{user.id}}/admin">
             <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
             <input type="hidden" name="admin" value="{{'0' if user.is_admin else '1'}}">
             <button type="submit" class="small">{{'Make member' if user.is_admin else 'Make admin'}}</button>
           </form>
           <details class="menu">
             <summary class="button small quiet">Reset password</summary>
-            <form method="post" action="/users/{{user.id}}/password" class="menu-body stack">
+            <form method="post" action="{{ctx.root}}/users/{{user.id}}/password" class="menu-body stack">
               <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
               <label>New password <input name="password" type="password" autocomplete="new-password" required minlength="8"></label>
               <button type="submit" class="small">Set</button>
             </form>
           </details>
 %   if user.id != ctx.viewer.user.id:
-          <form method="post" action="/users/{{user.id}}/delete" data-confirm="Delete {{user.name}}? Their photos and albums become yours.">
+          <form method="post" action="{{ctx.root}}/users/{{user.id}}/delete" data-confirm="Delete {{user.name}}? Their photos and albums become yours.">
             <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
             <button type="submit" class="small danger">Delete</button>
           </form>
@@ -37,7 +37,7 @@
     </tbody>
   </table>
   <h2>Add someone</h2>
-  <form method="post" action="/users" class="stack">
+  <form method="post" action="{{ctx.root}}/users" class="stack">
     <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
     <label>Name <input name="name" required maxlength="64" autocomplete="off" autocapitalize="none"></label>
     <label>Password <input name="password" type="password" required minlength="8" autocomplete="new-password"></label>

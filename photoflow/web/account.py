@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bottle import Bottle, redirect, request, response
+from bottle import Bottle, request, response
 
 from photoflow import access, services, sessions
 from photoflow.errors import Conflict, Invalid, NotFound
@@ -57,7 +57,7 @@ def install(app: Bottle, library: Library) -> None:
     @app.get("/login")
     def login_form() -> str:
         if services.needs_setup():
-            redirect("/setup", 303)
+            go("/setup")
         return page("login", title="Log in", error="", name="", next=safe_next(request.query.get("next")))
 
     @app.post("/login")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
-from bottle import Bottle, HTTPError, HTTPResponse, redirect, request, response
+from bottle import Bottle, HTTPError, HTTPResponse, request, response
 
 from photoflow import db as database
 from photoflow.errors import (
@@ -24,7 +24,7 @@ from photoflow.library import Library
 from photoflow.sessions import RateLimited
 from photoflow.storage import StorageFull
 from photoflow.web import account, files, pages, proxy, upload, ws
-from photoflow.web.context import begin, page
+from photoflow.web.context import begin, go, page
 
 log = logging.getLogger("photoflow.web")
 
@@ -63,6 +63,7 @@ class PhotoflowApp(Bottle):
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         proxy.from_proxy(environ, self.proxies)
+        proxy.under_prefix(environ, self.library.config.url_prefix)
         return proxy.logged(environ, start_response, self._answer)
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -185,8 +186,9 @@ def error_answer(exc: PhotoflowError) -> Any:
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     if isinstance(exc, Forbidden) and current_is_visitor() and request.method in ("GET", "HEAD"):
         # A visitor asking for a members' page: the login page, then back here.
-        here = request.fullpath + ("?" + request.query_string if request.query_string else "")
-        redirect("/login?next=" + quote(here, safe=""), 303)
+        # Paths carried in forms and queries leave out the URL prefix; go() puts it in front.
+        here = request.path + ("?" + request.query_string if request.query_string else "")
+        go("/login?next=" + quote(here, safe=""))
     if wants_json():
         headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
         if isinstance(exc, RateLimited):

@@ -48,13 +48,18 @@ class Context:
             return self.session.csrf_token
         return anonymous_csrf_token()
 
+    @property
+    def root(self) -> str:
+        """The URL prefix ("" at the root of the host); every link in a page starts with it."""
+        return root()
+
     def url(self, path: str) -> str:
         """A viewing URL, under the share prefix when the request came through a share link."""
         return self.prefix + path
 
     def absolute(self, path: str) -> str:
         """A full URL for `path` on this server (share links and feeds leave the site)."""
-        return site(self.library.config) + path
+        return site(self.library.config) + root() + path
 
 
 def current() -> Context:
@@ -94,6 +99,11 @@ def _secure() -> bool:
 def is_https(config: Config) -> bool:
     """The visitor came over https: so configured (URL_SCHEME), or so says a trusted proxy."""
     return config.url_scheme == "https" or request.environ.get("wsgi.url_scheme") == "https"
+
+
+def root() -> str:
+    """This request's URL prefix (URL_PREFIX, as SCRIPT_NAME), without a trailing slash."""
+    return request.environ.get("SCRIPT_NAME", "").rstrip("/")
 
 
 def site(config: Config) -> str:
@@ -212,10 +222,11 @@ def answer_json(value: Any, status: int = 200) -> HTTPResponse:
 
 
 def go(path: str, message: str = "") -> None:
-    """Redirect (303) after a change, with an optional message for the next page."""
+    """Redirect (303) to `path` (a path of the app: the URL prefix goes in front), with an optional
+    message for the next page."""
     if message:
         flash(message)
-    redirect(path, 303)
+    redirect(root() + path, 303)
 
 
 def not_found() -> HTTPError:

@@ -29,6 +29,7 @@ from photoflow.library import Library
 from photoflow.models import File, Photo
 from photoflow.storage import DERIVATIVE_SIZES
 from photoflow.web.context import Context, current, open_share, site
+from photoflow.web.context import root as url_prefix
 
 # A public picture never changes under its URL, so browsers keep it for good; a shared cache (a proxy,
 # a CDN) must ask again every time (s-maxage=0), and its question passes the access check, so an album
@@ -309,7 +310,7 @@ def feed(album_id: int) -> HTTPResponse:
     ctx = current()
     album = access.album_for(ANONYMOUS, album_id)  # feeds are for public albums only, whoever asks
     entries = gallery.album_entries(ANONYMOUS, album)[:FEED_ENTRIES]
-    base = site(ctx.library.config)
+    base = site(ctx.library.config) + url_prefix()
     ET.register_namespace("", ATOM)
     root = ET.Element(f"{{{ATOM}}}feed")
     updated = album.updated_at or dt.datetime(1970, 1, 1)

@@ -9,7 +9,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from bottle import Bottle, HTTPResponse, redirect, request, static_file
+from bottle import Bottle, HTTPResponse, request, static_file
 
 from photoflow import access, gallery, services
 from photoflow.errors import Forbidden, Invalid, NotFound
@@ -56,7 +56,7 @@ def install(app: Bottle, library: Library) -> None:
     @app.get("/")
     def home() -> str:
         if services.needs_setup():
-            redirect("/setup", 303)
+            go("/setup")
         ctx = current()
         first = gallery.first_screen(ctx.viewer)
         return page("gallery", title="Photos", first=[e.as_json() for e in first])

@@ -63,6 +63,17 @@ def from_proxy(environ: dict[str, Any], proxies: Proxies) -> None:
         environ["photoflow.request_id"] = request_id
 
 
+def under_prefix(environ: dict[str, Any], prefix: str) -> None:
+    """Serve under URL_PREFIX: the prefix becomes SCRIPT_NAME, whether the proxy passed the whole
+    path (/photos/album/1) or only what follows it (/album/1)."""
+    if not prefix:
+        return
+    path = environ.get("PATH_INFO", "")
+    if path == prefix or path.startswith(prefix + "/"):
+        environ["PATH_INFO"] = path[len(prefix) :] or "/"
+    environ["SCRIPT_NAME"] = prefix
+
+
 def request_id(environ: dict[str, Any]) -> str:
     """This request's id (the proxy's, or one made here), shown on error pages and in the logs."""
     value = environ.get("photoflow.request_id")

@@ -25,7 +25,7 @@ from photoflow.importer import display_name
 from photoflow.library import Library
 from photoflow.piwigo import Call, Upload, WsError
 from photoflow.web import multipart
-from photoflow.web.context import is_https, site
+from photoflow.web.context import is_https, root, site
 from photoflow.web.upload import MAX_REQUEST_BYTES
 
 log = logging.getLogger("photoflow.ws")
@@ -73,7 +73,7 @@ def handle(library: Library) -> HTTPResponse:
             viewer=viewer,
             session=session,
             address=request.environ.get("REMOTE_ADDR") or "unknown",
-            base_url=site(library.config),
+            base_url=site(library.config) + root(),
             user_agent=request.headers.get("User-Agent", ""),
             uploads=uploads,
             secret=library.config.secret,

@@ -26,5 +26,9 @@ for (const field of document.querySelectorAll("input.copy")) {
 
 window.Photoflow = {
   csrf: () => document.querySelector('meta[name="csrf-token"]').content,
+  // Where links start: the URL prefix, then the share link's /s/<token> when there is one.
   base: () => document.querySelector('meta[name="base"]').content,
+  // The URL prefix alone ("" when Photoflow is at the root of its host).
+  root: () => document.querySelector('meta[name="root"]').content,
+  shared: () => document.querySelector('meta[name="share"]').content !== "",
 };

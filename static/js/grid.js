@@ -94,7 +94,7 @@
     const image = pig && pig.images.find((candidate) => candidate.element === figure);
     if (!image || image.filler) return null;
     const id = image.filename.split("-")[0];
-    const album = holder.dataset.album && !base ? `?album=${holder.dataset.album}` : "";
+    const album = holder.dataset.album && !window.Photoflow.shared() ? `?album=${holder.dataset.album}` : "";
     return `${base}/photo/${id}${album}`;
   }
 

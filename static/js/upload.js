@@ -109,7 +109,7 @@
     const title = document.getElementById("new-title").value.trim();
     if (!title) throw new Error("Give the new album a title.");
     const body = new URLSearchParams({ title, public: document.getElementById("new-public").checked ? "1" : "0" });
-    const answer = await fetch("/api/albums", {
+    const answer = await fetch(`${window.Photoflow.root()}/api/albums`, {
       method: "POST",
       body,
       headers: { "X-CSRF-Token": window.Photoflow.csrf(), Accept: "application/json" },
@@ -143,7 +143,7 @@
       const body = new FormData();
       for (const item of group) body.append("file", item.file, item.file.name);
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", `/upload${album ? `?album=${encodeURIComponent(album)}` : ""}`);
+      xhr.open("POST", `${window.Photoflow.root()}/upload${album ? `?album=${encodeURIComponent(album)}` : ""}`);
       xhr.setRequestHeader("X-CSRF-Token", window.Photoflow.csrf());
       xhr.setRequestHeader("Accept", "application/json");
       for (const item of group) item.status.textContent = "uploading";
@@ -228,7 +228,7 @@
     summary.textContent = `${count("imported")} imported, ${count("duplicate")} already here, ` +
       `${count("attached")} attached, ${count("failed")} failed`;
     const link = document.createElement("a");
-    link.href = album ? `/album/${album}` : "/";
+    link.href = `${window.Photoflow.root()}${album ? `/album/${album}` : "/"}`;
     link.textContent = album ? "Open the album" : "See them";
     link.className = "after-upload";
     summary.append(" · ", link);
