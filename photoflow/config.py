@@ -47,7 +47,8 @@ class Config:
     @property
     def base_url(self) -> str:
         """The public address, without a trailing slash."""
-        return (self.public_url or f"{self.url_scheme}://{self.host}:{self.port}{self.url_prefix}").rstrip("/")
+        here = f"{self.url_scheme}://{self.host}:{self.port}{self.url_prefix}"
+        return (self.public_url or here).rstrip("/")
 
     @property
     def is_postgres(self) -> bool:
