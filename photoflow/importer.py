@@ -306,7 +306,8 @@ def finalise(group: list[Prepared], options: ImportOptions, store: Datastore) ->
         try:
             with db.atomic():
                 _lock_pairing(options.owner_id)
-                _pair_group(group, options, plan)
+                lock_content(p.sha256 for p in group if p.sha256)
+                _pair_group([_still_there(p, store) for p in group], options, plan)
             break
         except IntegrityError:
             if attempt == 2:
@@ -330,6 +331,36 @@ def _lock_pairing(owner_id: int) -> None:
     """
     if isinstance(db.obj, PostgresqlDatabase):
         db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_PAIRING_LOCK, owner_id))
+
+
+VANISHED = "the photo with these bytes was deleted while this file was imported; import it again"
+
+
+def _still_there(p: Prepared, store: Datastore) -> Prepared:
+    """A file whose stored copy or whose earlier photo went away since step 1 fails with its reason.
+
+    A delete of the same bytes may have run between this file's staging and this transaction (it
+    removes a file no row refers to); a row written now would point at nothing. Checked under the
+    content lock, which a delete holds while it removes files.
+    """
+    if p.status == "ok" and not store.exists(p.path):
+        return replace(p, status="failed", reason=VANISHED)
+    if p.status == "duplicate" and p.photo_id is not None:
+        existing = File.get_or_none(File.sha256 == p.sha256)
+        if existing is None:
+            return replace(p, status="failed", reason=VANISHED)
+        if existing.photo_id != p.photo_id:  # deleted, then imported again by someone else
+            return replace(p, photo_id=existing.photo_id, role=existing.role)
+    return p
+
+
+def lock_content(shas: Iterable[str]) -> None:
+    """On PostgreSQL, hold these content addresses until commit, so that a delete's "no row refers
+    to this file, remove it" and an import's "the file is there, write its row" never interleave.
+    SQLite's write transactions (IMMEDIATE) are one at a time already. Taken in order: no deadlock."""
+    if isinstance(db.obj, PostgresqlDatabase):
+        for sha in sorted(set(shas)):
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (int(sha[:15], 16),))
 
 
 def _pair_group(group: list[Prepared], options: ImportOptions, plan: _Plan) -> None:

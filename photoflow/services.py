@@ -15,7 +15,7 @@ from peewee import fn
 from photoflow import passwords
 from photoflow.db import db
 from photoflow.errors import Conflict, Invalid, NotFound, PhotoflowError
-from photoflow.importer import Pipeline
+from photoflow.importer import Pipeline, lock_content
 from photoflow.models import Album, File, Photo, PhotoAlbum, Session, User, utcnow
 from photoflow.storage import Datastore
 
@@ -340,12 +340,18 @@ def delete_photo(photo_id: int, store: Datastore) -> None:
         photo = Photo.get_or_none(Photo.id == photo_id)
         if photo is None:
             raise NotFound("no such photo")
-        paths = [f.path for f in File.select(File.path).where(File.photo == photo)]
+        files = list(File.select(File.path, File.sha256).where(File.photo == photo))
+        lock_content([photo.sha256, *(f.sha256 for f in files)])
         Album.update(cover=None).where(Album.cover == photo).execute()
         photo.delete_instance()  # files, album and tag links go with it (ON DELETE CASCADE)
-    for rel in paths:
-        store.remove(rel)
-    store.remove_derivatives(photo.sha256)
+        # Removed inside the transaction, and only what no row refers to any more: an import of the
+        # same bytes that committed first keeps its file; one that commits after finds it gone and
+        # fails with its reason (importer._still_there) instead of writing a row without a file.
+        for f in files:
+            if not File.select().where(File.path == f.path).exists():
+                store.remove(f.path)
+        if not Photo.select().where(Photo.sha256 == photo.sha256).exists():
+            store.remove_derivatives(photo.sha256)
 
 
 # -- derivatives -----------------------------------------------------------------------------------

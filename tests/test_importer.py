@@ -369,3 +369,52 @@ def test_pairing_and_duplicates_on_sqlite_and_postgresql(
     assert photo.rating == 3 and photo.color_labels == "yellow" and {"harbour", "dusk"} <= set(photo.keywords)
     assert sorted(f.role for f in photo.files) == ["original", "raw", "sidecar"]
     assert check_datastore(any_library.store).ok
+
+
+def test_a_delete_of_the_same_bytes_during_an_import_loses_nothing(
+    any_library: Library, samples: Path
+) -> None:
+    """An import prepares a file (step 1), a delete of the photo with those bytes runs, then the
+    import writes its rows (step 2): the file fails with its reason, and no row points at nothing."""
+    from photoflow.importer import VANISHED, finalise
+
+    owner = services.create_user("owner", "correct horse", admin=True)
+    store = any_library.store
+    picture = samples / "jpeg/cameras/Nikon D90.jpg"
+    run_import(any_library, owner, picture)
+    first = Photo.get()
+    options = ImportOptions(owner_id=owner.id)
+
+    # The bytes are already there: step 1 says duplicate; the delete then removes photo and file.
+    again = any_library.pipeline().prepare_path(picture)
+    assert again.status == "duplicate" and again.photo_id == first.id
+    services.delete_photo(first.id, store)
+    [result] = finalise([again], options, store)
+    assert (result.status, result.reason) == ("failed", VANISHED)
+    assert Photo.select().count() == 0 and File.select().count() == 0
+
+    # Staged anew, then the stored copy goes before the rows are written (a sweep, a delete):
+    # refused, never a row without its file.
+    fresh = any_library.pipeline().prepare_path(picture)
+    assert fresh.status == "ok"
+    store.remove(fresh.path)
+    [result] = finalise([fresh], options, store)
+    assert (result.status, result.reason) == ("failed", VANISHED)
+    assert Photo.select().count() == 0
+
+    # And done again, it imports.
+    assert statuses(run_import(any_library, owner, picture)) == {picture.name: "imported"}
+    assert check_datastore(store).ok
+
+
+def test_deleting_keeps_a_file_a_newer_row_refers_to(library: Library, admin: User, samples: Path) -> None:
+    """Files are removed only when no row refers to them any more."""
+    picture = samples / "jpeg/cameras/Nikon D90.jpg"
+    run_import(library, admin, picture)
+    photo = Photo.get()
+    stored = File.get()
+    # Another photo row holding the same derivatives' hash (as a re-import would, after the delete).
+    twin = Photo.create(**{**photo.__data__, "id": None, "sha256": photo.sha256})
+    services.delete_photo(photo.id, library.store)
+    assert not library.store.exists(stored.path)  # no row refers to the original any more
+    assert library.store.has_derivatives(twin.sha256)  # the twin still shows them
