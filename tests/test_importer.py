@@ -406,15 +406,3 @@ def test_a_delete_of_the_same_bytes_during_an_import_loses_nothing(
     assert statuses(run_import(any_library, owner, picture)) == {picture.name: "imported"}
     assert check_datastore(store).ok
 
-
-def test_deleting_keeps_a_file_a_newer_row_refers_to(library: Library, admin: User, samples: Path) -> None:
-    """Files are removed only when no row refers to them any more."""
-    picture = samples / "jpeg/cameras/Nikon D90.jpg"
-    run_import(library, admin, picture)
-    photo = Photo.get()
-    stored = File.get()
-    # Another photo row holding the same derivatives' hash (as a re-import would, after the delete).
-    twin = Photo.create(**{**photo.__data__, "id": None, "sha256": photo.sha256})
-    services.delete_photo(photo.id, library.store)
-    assert not library.store.exists(stored.path)  # no row refers to the original any more
-    assert library.store.has_derivatives(twin.sha256)  # the twin still shows them
