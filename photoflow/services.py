@@ -344,14 +344,12 @@ def delete_photo(photo_id: int, store: Datastore) -> None:
         lock_content([photo.sha256, *(f.sha256 for f in files)])
         Album.update(cover=None).where(Album.cover == photo).execute()
         photo.delete_instance()  # files, album and tag links go with it (ON DELETE CASCADE)
-        # Removed inside the transaction, and only what no row refers to any more: an import of the
-        # same bytes that committed first keeps its file; one that commits after finds it gone and
-        # fails with its reason (importer._still_there) instead of writing a row without a file.
+        # Removed inside the transaction, under the content lock: an import of the same bytes that
+        # was staged meanwhile finds its file gone when it writes its rows, and fails with its reason
+        # (importer._still_there) instead of writing a row without a file.
         for f in files:
-            if not File.select().where(File.path == f.path).exists():
-                store.remove(f.path)
-        if not Photo.select().where(Photo.sha256 == photo.sha256).exists():
-            store.remove_derivatives(photo.sha256)
+            store.remove(f.path)
+        store.remove_derivatives(photo.sha256)
 
 
 # -- derivatives -----------------------------------------------------------------------------------
