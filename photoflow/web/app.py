@@ -24,7 +24,7 @@ from photoflow.library import Library
 from photoflow.sessions import RateLimited
 from photoflow.storage import StorageFull
 from photoflow.web import account, files, pages, proxy, upload, ws
-from photoflow.web.context import begin, go, page
+from photoflow.web.context import begin, go, is_https, page
 
 log = logging.getLogger("photoflow.web")
 
@@ -67,7 +67,7 @@ class PhotoflowApp(Bottle):
         return proxy.logged(environ, start_response, self._answer)
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        https = self.library.config.url_scheme == "https" or environ.get("wsgi.url_scheme") == "https"
+        https = is_https(self.library.config, environ)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             if not status.startswith("413"):  # after a 413 cheroot closes the connection unread

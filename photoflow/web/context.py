@@ -96,9 +96,11 @@ def _secure() -> bool:
     return is_https(current().library.config)
 
 
-def is_https(config: Config) -> bool:
-    """The visitor came over https: so configured (URL_SCHEME), or so says a trusted proxy."""
-    return config.url_scheme == "https" or request.environ.get("wsgi.url_scheme") == "https"
+def is_https(config: Config, environ: dict[str, Any] | None = None) -> bool:
+    """The visitor came over https: so configured (URL_SCHEME), or so says a trusted proxy.
+    `environ` is this request's (default: the one Bottle is answering)."""
+    env = request.environ if environ is None else environ
+    return config.url_scheme == "https" or env.get("wsgi.url_scheme") == "https"
 
 
 def root() -> str:
