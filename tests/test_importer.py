@@ -405,4 +405,3 @@ def test_a_delete_of_the_same_bytes_during_an_import_loses_nothing(
     # And done again, it imports.
     assert statuses(run_import(any_library, owner, picture)) == {picture.name: "imported"}
     assert check_datastore(store).ok
-
