@@ -199,22 +199,31 @@ class Workers:
         queue = deque(jobs)
         suspects: deque[J] = deque()
         pending: dict[Future[R], tuple[J, bool]] = {}
+
+        def submit(job: J, alone: bool) -> bool:
+            try:
+                pending[self._pool.submit(fn, job)] = (job, alone)
+            except BrokenProcessPool:
+                # The pool broke since the last wait (its futures have not failed yet): this job
+                # never ran, so it goes back where it came from, and the pool is replaced below.
+                (suspects if alone else queue).appendleft(job)
+                return False
+            return True
+
         try:
             while True:
+                broken = False
                 if not (cancel is not None and cancel.is_set()):
                     if suspects:
                         if not pending:
-                            job = suspects.popleft()
-                            pending[self._pool.submit(fn, job)] = (job, True)
+                            broken = not submit(suspects.popleft(), True)
                     else:
                         # A short queue per worker, so that a cancel or Ctrl-C stops soon.
-                        while queue and len(pending) < self.size * 2:
-                            job = queue.popleft()
-                            pending[self._pool.submit(fn, job)] = (job, False)
-                if not pending:
+                        while not broken and queue and len(pending) < self.size * 2:
+                            broken = not submit(queue.popleft(), False)
+                if not pending and not broken:
                     return
-                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                broken = False
+                finished = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)[0] if pending else set()
                 for future in finished:
                     job, alone = pending.pop(future)
                     try:

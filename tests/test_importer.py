@@ -5,14 +5,16 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import time
 import zlib
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from photoflow import services
-from photoflow.batch import collect_files, import_files
+from photoflow.batch import Workers, collect_files, import_files
 from photoflow.check import check_datastore
 from photoflow.importer import ImportOptions, ImportSummary, display_name, pair_key, unpair_raw
 from photoflow.library import Library
@@ -405,3 +407,28 @@ def test_a_delete_of_the_same_bytes_during_an_import_loses_nothing(
     # And done again, it imports.
     assert statuses(run_import(any_library, owner, picture)) == {picture.name: "imported"}
     assert check_datastore(store).ok
+
+
+def _square(n: int) -> int:
+    return n * n
+
+
+def test_workers_replace_a_pool_that_broke_between_two_submits(library: Library) -> None:
+    """A worker killed while no job is waiting on it makes the pool refuse the next submit (CI saw
+    this: BrokenProcessPool from submit, not from a future); the jobs still run, none is lost."""
+    with Workers(library.config, 2) as workers:
+        pool = workers._pool
+        assert pool.submit(int).result(timeout=60) == 0
+        victim = next(iter(pool._processes.values()))
+        victim.kill()
+        victim.join(timeout=30)
+        for _ in range(100):  # the executor's manager thread notices the death on its own
+            try:
+                pool.submit(int).cancel()
+            except BrokenProcessPool:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the pool never noticed its dead worker")
+        results = dict(workers.run(_square, range(6)))
+    assert results == {n: n * n for n in range(6)}
