@@ -21,7 +21,7 @@ from photoflow.web.context import (
 
 
 def client_address() -> str:
-    """The address the rate limit counts by (the peer; a trusted proxy's header comes with issue 6)."""
+    """The address the rate limit counts by: the peer, or the client a trusted proxy names (proxy.py)."""
     return request.environ.get("REMOTE_ADDR") or "unknown"
 
 
