@@ -93,8 +93,13 @@ def remember(store: Datastore, report: CheckReport) -> None:
     data = {"at": time.time(), "problems": report.lines()[:1000], "count": len(report.lines())}
     path = store.root / LAST_CHECK
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+    except OSError:
+        # A full (or read-only) datastore is what a check is run to diagnose: its report still
+        # prints; only the console's copy of it is not kept.
+        tmp.unlink(missing_ok=True)
 
 
 def last_check(store: Datastore) -> tuple[float, list[str], int] | None:

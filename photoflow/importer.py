@@ -26,10 +26,11 @@ from peewee import IntegrityError, PostgresqlDatabase, fn
 from photoflow import imaging
 from photoflow.db import db
 from photoflow.errors import Invalid, NotFound, PhotoflowError
+from photoflow.faults import crash_point
 from photoflow.filetypes import classify
 from photoflow.metadata import ExifReader, Metadata, normalise
 from photoflow.models import Album, File, Photo, PhotoAlbum, PhotoTag, Tag, utcnow
-from photoflow.storage import Datastore, Staged
+from photoflow.storage import Datastore, Staged, StorageFull
 
 # Pixel 7+ phones write one shot as PXL_<stamp>.RAW-01.MP.COVER.jpg + PXL_<stamp>.RAW-02.ORIGINAL.dng.
 _PHONE_PAIR = re.compile(r"\.RAW-\d+(?:\.MP)?\.(?:COVER|ORIGINAL)$", re.IGNORECASE)
@@ -193,7 +194,10 @@ class Pipeline:
             return Prepared(shown, pair_key(shown), "failed", exc.reason)
         except OSError as exc:
             return Prepared(shown, pair_key(shown), "failed", f"cannot read the file: {exc.strerror or exc}")
-        return self.prepare(staged, shown, mtime, want_preview)
+        try:
+            return self.prepare(staged, shown, mtime, want_preview)
+        except StorageFull as exc:  # a batch reports it per file, like a full disk while staging
+            return Prepared(shown, pair_key(shown), "failed", exc.reason)
 
     def prepare_stream(
         self, stream: BinaryIO, name: str, mtime: float | None = None, want_preview: bool = True
@@ -233,6 +237,10 @@ class Pipeline:
                     item.render_error = exc.reason
             item.path = self.store.commit(staged, item.role, kind.extension)
             return item
+        except StorageFull:
+            # Not this file's fault: the caller answers for the whole request (a web upload's 507).
+            self.store.discard(staged)
+            raise
         except PhotoflowError as exc:
             self.store.discard(staged)
             return replace(item, status="failed", reason=exc.reason)
@@ -308,10 +316,12 @@ def finalise(group: list[Prepared], options: ImportOptions, store: Datastore) ->
                 _lock_pairing(options.owner_id)
                 lock_content(p.sha256 for p in group if p.sha256)
                 _pair_group([_still_there(p, store) for p in group], options, plan)
+                crash_point("in-transaction")
             break
         except IntegrityError:
             if attempt == 2:
                 raise
+    crash_point("committed")
     for sha in plan.remove_derivatives:
         store.remove_derivatives(sha)
     for rel in plan.remove_blobs:

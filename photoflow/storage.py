@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from photoflow.errors import Invalid, NotFound, PhotoflowError, TooLarge
+from photoflow.faults import crash_point
 
 ROLE_DIRS = {"original": "originals", "raw": "raws", "sidecar": "sidecars"}
 DERIVATIVES = "derivatives"
@@ -93,8 +94,10 @@ class Datastore:
                 digest.update(chunk)
                 md5.update(chunk)
                 out.write(chunk)
+            crash_point("staged")
             out.flush()
             os.fsync(out.fileno())
+            crash_point("fsynced")
         return Staged(path, digest.hexdigest(), size, md5.hexdigest())
 
     def stage_file(self, source: Path, max_bytes: int | None = None) -> Staged:
@@ -115,7 +118,9 @@ class Datastore:
             # Opened for reading too: the hash is read back through a memory map.
             with _removed_on_failure(path), open(path, "x+b") as out:
                 _copy(src, out, info.st_size)
+                crash_point("staged")
                 os.fsync(out.fileno())
+                crash_point("fsynced")
                 size = os.fstat(out.fileno()).st_size
                 digest, md5 = _hashes(out, size)
         return Staged(path, digest, size, md5)
@@ -123,7 +128,9 @@ class Datastore:
     def commit(self, staged: Staged, role: str, extension: str) -> str:
         """Give a staged file its content address; return the path relative to the datastore."""
         rel = self.blob_path(role, staged.sha256, extension)
-        self._install(staged.path, self.root / rel)
+        with _removed_on_failure(staged.path):  # a full disk (a new folder) is StorageFull too
+            self._install(staged.path, self.root / rel)
+        crash_point("renamed")
         return rel
 
     def discard(self, staged: Staged) -> None:
@@ -147,6 +154,7 @@ class Datastore:
             for tmp, rel in staged:
                 os.replace(tmp, self.root / rel)
             _fsync_dir(folder)
+        crash_point("derivatives")
         return [rel for _tmp, rel in staged]
 
     def _tmp_name(self) -> Path:
@@ -263,6 +271,10 @@ def _copy(src: BinaryIO, out: BinaryIO, size: int) -> None:
         if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
             raise
         shutil.copyfileobj(src, out, CHUNK)  # both offsets are where the kernel copy stopped
+        # `out` is buffered: without this, a tail shorter than its buffer (a whole XMP sidecar) would
+        # still be in memory when the caller fsyncs, measures and hashes the file, which would then be
+        # named after fewer bytes than it holds (the empty file's hash, for a small sidecar).
+        out.flush()
 
 
 def _hashes(fh: BinaryIO, size: int) -> tuple[str, str]:

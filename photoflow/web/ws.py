@@ -24,6 +24,7 @@ from photoflow.errors import PhotoflowError
 from photoflow.importer import display_name
 from photoflow.library import Library
 from photoflow.piwigo import Call, Upload, WsError
+from photoflow.storage import StorageFull
 from photoflow.web import multipart
 from photoflow.web.context import is_https, root, site
 from photoflow.web.upload import MAX_REQUEST_BYTES
@@ -81,6 +82,8 @@ def handle(library: Library) -> HTTPResponse:
         answer = piwigo.dispatch(call)
     except WsError as error:
         return _failure(fmt, error)
+    except StorageFull as exc:  # while the body was being staged, before any method ran
+        return _failure(fmt, WsError(piwigo.STORAGE_FULL, exc.reason[:1].upper() + exc.reason[1:]))
     except PhotoflowError as exc:
         return _failure(fmt, WsError(piwigo.INVALID_PARAM, exc.reason))
     except Exception:  # never an HTML 500: clients parse the body whatever happens
@@ -165,6 +168,8 @@ def _params(library: Library, logged_in: bool, uploads: list[Upload]) -> dict[st
                 return
             try:
                 staged = library.store.stage(reader, max_bytes=MAX_REQUEST_BYTES)
+            except StorageFull:
+                raise  # the whole call fails (507), as a web upload does
             except PhotoflowError as exc:
                 uploads.append(Upload(field, display_name(file_name), None, exc.reason))
                 return
