@@ -149,7 +149,9 @@ def default_owner() -> User:
 
 
 def _clean_title(title: str) -> str:
-    title = " ".join((title or "").split())
+    # Control characters and bidirectional overrides are dropped, as in photo titles: they are not
+    # text anyone typed, and XML (ws.php) cannot carry some of them.
+    title = " ".join("".join(ch for ch in (title or "") if ch.isprintable() or ch.isspace()).split())
     if not title:
         raise Invalid("the album title is empty")
     if len(title) > MAX_ALBUM_TITLE:

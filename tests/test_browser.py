@@ -70,6 +70,7 @@ class Console:
     def __init__(self) -> None:
         self.errors: list[str] = []
         self.allowed: set[str] = set()
+        self.refused: set[str] = set()
 
     def watch(self, page: Page) -> Page:
         page.on("console", self._console)
@@ -79,11 +80,17 @@ class Console:
     def allow_404(self, url: str) -> None:
         self.allowed.add(url)
 
+    def allow_422(self, url: str) -> None:
+        """An upload whose every file is refused answers 422; Chromium logs that load as an error."""
+        self.refused.add(url)
+
     def _console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
             return
         where = message.location.get("url", "")
         if where in self.allowed and "status of 404" in message.text:
+            return
+        if any(where.startswith(url) for url in self.refused) and "status of 422" in message.text:
             return
         self.errors.append(f"{message.text} (at {where})")
 
@@ -463,6 +470,26 @@ def test_upload_as_chromium_sends_it(browser: Browser, server: str, samples: Pat
         page.wait_for_selector("#summary a.after-upload")
         assert queue_rows(page)["DSCN0010.jpg"][:2] == ("imported", "imported")
         console.check("an upload")
+    finally:
+        context.close()
+
+
+def test_a_refused_file_shows_its_reason_in_its_row(browser: Browser, server: str, tmp_path: Path) -> None:
+    """A file every door refuses (HTML named .jpg) fails alone, in its row, with the server's reason."""
+    page_named_jpeg = tmp_path / "holiday.jpg"
+    page_named_jpeg.write_text("<!doctype html><script>alert(1)</script>")
+    console = Console()
+    context, page = new_page(browser, console, DESKTOP)
+    try:
+        create_first_admin(page, server)
+        console.allow_422(server + "/upload")
+        page.set_input_files("#files", str(page_named_jpeg))
+        page.click("#start")
+        page.wait_for_selector("#queue li.failed")
+        cls, status, _ = queue_rows(page)["holiday.jpg"]
+        assert cls == "failed" and status.startswith("failed: ") and len(status) > len("failed: "), status
+        assert "connection" not in status and "answered" not in status, status
+        console.check("a refused upload")
     finally:
         context.close()
 

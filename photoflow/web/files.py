@@ -190,6 +190,8 @@ def selection_zip() -> HTTPResponse:
     ctx = current()
     try:
         ids = [int(part) for part in (request.query.get("ids") or "").split(",") if part.strip()]
+        if any(abs(i) >= 2**63 for i in ids):  # beyond, SQLite raises OverflowError (was a 500)
+            raise ValueError
     except ValueError:
         raise Invalid("ids must be photo numbers separated by commas") from None
     if not ids or len(ids) > MAX_SELECTION:

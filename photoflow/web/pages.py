@@ -91,9 +91,9 @@ def install(app: Bottle, library: Library) -> None:
         ctx = current()
         photo = access.photo_for(ctx.viewer, photo_id)
         album = None
-        album_id = request.query.get("album")
-        if album_id and album_id.isdigit():
-            album = access.album_for(ctx.viewer, int(album_id))
+        album_id = _int(request.query.get("album"))
+        if album_id is not None:
+            album = access.album_for(ctx.viewer, album_id)
         elif ctx.shared is not None:
             album = ctx.shared
         if album is not None:
@@ -231,11 +231,13 @@ def _check_days(newest: str, oldest: str) -> None:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    # ASCII digits, few enough for the database: "²".isdigit() is true but int("²") raises, and an id
+    # past 2**63 makes SQLite raise OverflowError; both were 500s.
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 18 else None
 
 
 def _ints(values: list[str]) -> list[int]:
-    return [int(v) for v in values if v.isdigit()]
+    return [number for number in map(_int, values) if number is not None]
 
 
 def _metadata_rows(photo: Photo) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from photoflow import access, services
 from photoflow.errors import Invalid, PhotoflowError, TooLarge
 from photoflow.importer import FileResult, ImportOptions, Prepared, display_name, finalise, pair_key
 from photoflow.library import Library
+from photoflow.storage import StorageFull
 from photoflow.web import multipart
 from photoflow.web.context import answer_json, check_csrf, current
 
@@ -53,6 +54,8 @@ def install(app: Bottle, library: Library) -> None:
             name = display_name(file_name)
             try:
                 staged = ctx.library.store.stage(reader, max_bytes=MAX_REQUEST_BYTES)
+            except StorageFull:
+                raise  # the server's state, not this file's: the whole request is a 507
             except PhotoflowError as exc:
                 return Prepared(name, pair_key(name), "failed", exc.reason)
             with ctx.library.rendering:
@@ -72,7 +75,10 @@ def install(app: Bottle, library: Library) -> None:
             raise Invalid("no files in the upload")
         options = ImportOptions(owner_id=user.id, album_id=album_id)
         results = finalise(prepared, options, ctx.library.store)
-        return answer_json({"results": [_result(r) for r in results]})
+        # Each file has its own result; the status speaks for the request as a whole, so that a script
+        # sees at once that nothing was taken (a bomb, a non-picture, a truncated file: 422).
+        status = 422 if all(r.status == "failed" for r in results) else 200
+        return answer_json({"results": [_result(r) for r in results]}, status=status)
 
 
 def _album_id(raw: str | None) -> int | None:
@@ -82,6 +88,8 @@ def _album_id(raw: str | None) -> int | None:
         album_id = int(raw)
     except ValueError:
         raise Invalid("album must be an album number") from None
+    if abs(album_id) >= 2**63:  # beyond, SQLite raises OverflowError (was a 500)
+        raise Invalid("album must be an album number")
     services.album_exists(album_id)
     return album_id
 

@@ -170,7 +170,8 @@
           fail(`the server answered ${xhr.status}`);
           return;
         }
-        if (xhr.status !== 200) {
+        // 422: every file of the group was refused, each with its own reason in `results`.
+        if (!(xhr.status === 200 || (xhr.status === 422 && Array.isArray(data.results)))) {
           fail(data.error || `the server answered ${xhr.status}`);
           return;
         }
