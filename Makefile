@@ -29,6 +29,7 @@ bench: setup migrate bench-deps
 	$(PY) bench/piwigo_bench.py
 	$(PY) bench/console_bench.py
 	$(PY) bench/multihost_bench.py
+	$(PY) bench/soak.py
 
 # The load generator and the static-file floor of the derivative benchmark.
 bench-deps:

@@ -39,6 +39,13 @@ def photoflow(env: dict[str, str], *args: str, stdin: str | None = None) -> subp
 def served(env: dict[str, str], log: Path) -> Iterator[int]:
     """`python -m photoflow serve` on a free port of 127.0.0.1, its log in `log`; yields the port once
     /healthz answers, and stops it (SIGTERM, then kill) at the end."""
+    with served_process(env, log) as (port, _child):
+        yield port
+
+
+@contextmanager
+def served_process(env: dict[str, str], log: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """As `served`, yielding the port and the child process (for its memory in /proc/PID/status)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -59,7 +66,7 @@ def served(env: dict[str, str], log: Path) -> Iterator[int]:
             if child.poll() is not None or time.monotonic() > deadline:
                 sys.exit(f"{_me()}: the server did not start:\n{log.read_text()}")
             time.sleep(0.1)
-        yield port
+        yield port, child
     finally:
         child.send_signal(signal.SIGTERM)
         try:

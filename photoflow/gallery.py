@@ -212,7 +212,7 @@ def _older_than(photo: Photo):
 
 def _newer_than(photo: Photo):
     if photo.taken_at is None:
-        return Photo.taken_at.is_not_null() | (Photo.id > photo.id)
+        return Photo.taken_at.is_null(False) | (Photo.id > photo.id)
     return (Photo.taken_at > photo.taken_at) | ((Photo.taken_at == photo.taken_at) & (Photo.id > photo.id))
 
 

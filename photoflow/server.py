@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import _pyio
 import logging
 import os
+import selectors
 import signal
 import socket
 import sys
 import threading
+import time
 
+from bottle import HTTPError
+from cheroot import makefile as cheroot_makefile
+from cheroot import server as cheroot_server
 from cheroot import wsgi
 
 from photoflow.config import Config
@@ -25,13 +31,41 @@ MAX_REQUEST_HEADER = 64 * 1024
 # success). cheroot's own limit only stops what is far beyond that.
 MAX_REQUEST_BODY = 2 * MAX_REQUEST_BYTES
 
+# Slow clients (slowloris). cheroot hands a connection to a request thread as soon as it is readable,
+# and the thread then blocks reading the request line and headers with a timeout per read only: a
+# client sending a byte every few seconds holds a thread for ever, and THREADS such clients starve
+# everybody else. So a connection reaches a thread only once its request head, and the start of its
+# body, have arrived; until then the selector thread reads what comes without blocking (`Server`).
+# nginx in front (contrib/nginx.conf) buffers request heads itself, but Photoflow must hold on its own
+# (it can be served directly, and nginx streams upload bodies through: proxy_request_buffering off).
+#
+# The request head, and its body up to BODY_PRELOAD bytes, must arrive within HEAD_TIMEOUT seconds of
+# the request's first byte, and that byte within HEAD_TIMEOUT of the connection's opening or of the
+# previous answer (cheroot's idle timeout); otherwise the connection is closed. Small bodies (forms,
+# logins, most ws.php calls) thus reach the app whole; BODY_PRELOAD is nginx's client_body_buffer_size.
+HEAD_TIMEOUT = 10
+BODY_PRELOAD = 16 * 1024
+# A body larger than that (an upload) streams to a thread, at a minimum rate: the time the thread
+# spends waiting for the client may reach BODY_GRACE seconds plus one second per MIN_BODY_RATE bytes
+# received (Apache's mod_reqtimeout rule); a client slower than that gets a 408 and the connection
+# closes. Time spent on our side (exiftool, Pillow between two parts) does not count.
+BODY_GRACE = 10.0
+MIN_BODY_RATE = 1024
+
 
 def make_server(config: Config) -> wsgi.Server:
     """A cheroot server for `config`, after the start-up checks (each failing with one clear line)."""
     check_exiftool(config.exiftool)
     library = open_library(config)
     app = create_app(library)
-    server = wsgi.Server((config.host, config.port), app, numthreads=config.threads, server_name="photoflow")
+    server = Server(
+        (config.host, config.port),
+        app,
+        numthreads=config.threads,
+        server_name="photoflow",
+        # cheroot's timeout for each read and write, and for idle kept-alive connections (its default).
+        timeout=HEAD_TIMEOUT,
+    )
     # cheroot takes these limits as attributes, not constructor arguments; 0 (its default) is no limit.
     server.max_request_header_size = MAX_REQUEST_HEADER
     server.max_request_body_size = MAX_REQUEST_BODY
@@ -96,3 +130,175 @@ def notify(state: str) -> None:
             sock.sendall(state.encode())
     except OSError as exc:
         log.warning("could not notify systemd (%s): %s", state, exc)
+
+
+# -- slow clients ------------------------------------------------------------------------------------
+
+
+class ClientTooSlow(HTTPError, TimeoutError):
+    """A request body that came slower than the minimum rate: a 408 to whoever reads it.
+
+    Bottle answers it as it answers abort(408) when the app is reading; it is also the socket timeout
+    it stands for, which the app's and cheroot's own clean-up reads already expect (OSError).
+    """
+
+    def __init__(self) -> None:
+        HTTPError.__init__(self, 408, "The request body came too slowly.")
+        self.args = ("timed out",)  # how cheroot recognises a timeout
+
+
+class _Socket(_pyio.RawIOBase):
+    """A connection's reading side: first the bytes the selector thread read ahead (`early`), then the
+    socket, metered against the minimum body rate."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.early = bytearray()
+        self.waited = 0.0  # seconds spent waiting for the client since the request reached a thread
+        self.received = 0
+        self.too_slow = False
+
+    def readable(self) -> bool:
+        return True
+
+    def meter(self) -> None:
+        """Start metering anew: the request has reached a thread."""
+        self.waited = 0.0
+        self.received = 0
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self.early:
+            n = min(len(buffer), len(self.early))
+            buffer[:n] = self.early[:n]
+            del self.early[:n]
+            return n
+        if self.too_slow:
+            return 0  # what follows a 408 is not read: the connection closes
+        budget = BODY_GRACE + self.received / MIN_BODY_RATE - self.waited
+        if budget <= 0:
+            raise self._cut()
+        usual = self.sock.gettimeout()
+        shorter = usual is None or budget < usual
+        if shorter:
+            self.sock.settimeout(budget)
+        start = time.monotonic()
+        try:
+            n = self.sock.recv_into(buffer)
+        except TimeoutError:
+            raise self._cut() from None
+        finally:
+            self.waited += time.monotonic() - start
+            if shorter:
+                self.sock.settimeout(usual)
+        self.received += n
+        return n
+
+    def _cut(self) -> ClientTooSlow:
+        self.too_slow = True
+        return ClientTooSlow()
+
+
+class _Reader(cheroot_makefile.StreamReader):
+    """cheroot's buffered reader over `_Socket`."""
+
+    raw: _Socket
+
+    def __init__(self, sock: socket.socket, bufsize: int) -> None:
+        _pyio.BufferedReader.__init__(self, _Socket(sock), bufsize)
+        self.bytes_read = 0
+
+    def has_data(self) -> bool:
+        """Bytes waiting to be read, buffered here or read ahead (the next request's, pipelined)."""
+        return bool(super().has_data() or self.raw.early)
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    """cheroot's connection, reading through `_Reader`, closed after a 408 for a slow body."""
+
+    rfile: _Reader
+
+    def __init__(self, srv: wsgi.Server, sock: socket.socket, mf: object = cheroot_makefile.MakeFile) -> None:
+        super().__init__(srv, sock, mf)
+        if mf is cheroot_makefile.MakeFile:  # not under TLS (see Server.process_conn)
+            self.rfile = _Reader(sock, self.rbufsize)
+
+    def communicate(self) -> bool:
+        keep = super().communicate()
+        return bool(keep) and not self.rfile.raw.too_slow
+
+
+def _wanted(data: bytearray) -> int:
+    """How many bytes of `data` must be there before a thread takes the request: its head and the
+    first BODY_PRELOAD bytes of its body; 0 while the head is incomplete."""
+    ends = [at for at in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if at >= 0]
+    if not ends:
+        return 0
+    end = min(ends) + (4 if data[min(ends) : min(ends) + 2] == b"\r\n" else 2)
+    length = 0
+    for line in bytes(data[:end]).split(b"\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name in (b"transfer-encoding", b"expect"):
+            # A chunked body has no length to wait for; a client expecting 100 Continue sends its body
+            # only after cheroot's answer. Both go to a thread now, under the minimum body rate.
+            return end
+        if name == b"content-length":
+            value = value.strip()
+            if not value.isdigit():
+                return end  # cheroot answers 400
+            length = int(value)
+    return end + min(length, BODY_PRELOAD)
+
+
+class Server(wsgi.Server):
+    """cheroot's WSGI server, where a connection takes a request thread only once its request head
+    (and the start of its body) has arrived; see HEAD_TIMEOUT above."""
+
+    ConnectionClass = _Connection
+
+    def process_conn(self, conn: cheroot_server.HTTPConnection) -> None:
+        """Hand `conn` to a thread if its request is ready; otherwise read what has come, and park it."""
+        if self.ssl_adapter is not None or not isinstance(conn, _Connection):
+            super().process_conn(conn)  # (no TLS in Photoflow: nginx terminates it)
+            return
+        reader = conn.rfile
+        early = reader.raw.early
+        if super(_Reader, reader).has_data():
+            # Bytes buffered past the previous request (pipelined) go back in front of the socket's.
+            early[:0] = reader.read(len(reader.peek(1)))
+        room = MAX_REQUEST_HEADER + BODY_PRELOAD - len(early)
+        chunk: bytes | None = None
+        if room > 0:
+            try:
+                conn.socket.settimeout(0.0)  # this runs on the selector thread: never wait
+                try:
+                    chunk = conn.socket.recv(room)
+                finally:
+                    conn.socket.settimeout(self.timeout)
+            except BlockingIOError:
+                chunk = None
+            except OSError:
+                conn.close()
+                return
+        if chunk == b"" and not early:
+            conn.close()  # the client went away between requests
+            return
+        if chunk:
+            if not early:
+                conn.last_used = time.time()  # a request begins: HEAD_TIMEOUT from now
+            early += chunk
+        wanted = _wanted(early)
+        if chunk == b"" or len(early) >= MAX_REQUEST_HEADER or (wanted and len(early) >= wanted):
+            # Ready (or the client has finished sending, or the head is over the limit: cheroot
+            # answers that at once from what is here).
+            reader.raw.meter()
+            super().process_conn(conn)
+            return
+        if not self.ready:
+            conn.close()
+            return
+        if conn.last_used is None:
+            conn.last_used = time.time()  # a new connection: cheroot's idle timeout counts from now
+        # Back to the selector until more bytes come; cheroot's expiry closes it once last_used is
+        # HEAD_TIMEOUT old. (cheroot 11's ConnectionManager.put would count the time from now again.)
+        self._connections._selector.register(conn.socket.fileno(), selectors.EVENT_READ, data=conn)
