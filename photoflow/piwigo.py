@@ -41,7 +41,7 @@ from photoflow.importer import (
 )
 from photoflow.library import Library
 from photoflow.models import Album, File, Photo, PhotoAlbum, PhotoTag, Session, Tag, utcnow
-from photoflow.storage import Staged
+from photoflow.storage import Staged, StorageFull
 
 VERSION = "14.5.0"  # the Piwigo release Photoflow answers as (digiKam needs 2.4 or newer)
 SIZES = ("square", "thumb", "2small", "xsmall", "small", "medium", "large", "xlarge", "xxlarge")
@@ -61,6 +61,8 @@ NOT_FOUND = 404
 POST_ONLY = 405
 BAD_LOGIN = 999
 SERVER_ERROR = 500
+# Not Piwigo's (it has no code for a full disk), but a failure every client shows, as the web's 507.
+STORAGE_FULL = 507
 
 
 class WsError(Exception):
@@ -177,6 +179,7 @@ class Param:
 _TRUE = {"true", "1", "on", "yes"}
 _FALSE = {"false", "0", "off", "no", ""}
 _INT = re.compile(r"^-?\d{1,18}$")
+_ID = re.compile(r"[0-9]{1,18}")  # an id inside a list (categories, tag_ids)
 
 
 def _value(param: Param, raw: str) -> Any:
@@ -300,6 +303,8 @@ def dispatch(call: Call) -> Answer:
         raise WsError(ACCESS_DENIED, _message(exc)) from None
     except (Invalid, Conflict, TooLarge) as exc:
         raise WsError(INVALID_PARAM, _message(exc)) from None
+    except StorageFull as exc:
+        raise WsError(STORAGE_FULL, _message(exc)) from None
     except PhotoflowError as exc:
         raise WsError(SERVER_ERROR, _message(exc)) from None
     return result if isinstance(result, Answer) else Answer(result)
@@ -355,14 +360,20 @@ def xml_success(result: Any) -> str:
 
 def xml_failure(error: WsError) -> str:
     """`<rsp stat="fail"><err code=".." msg=".."/></rsp>`."""
-    err = f'<err code="{error.code}" msg={quoteattr(error.message)} />'
+    err = f'<err code="{error.code}" msg={quoteattr(_scalar(error.message))} />'
     return f'<?xml version="1.0"?>\n<rsp stat="fail">\n\t{err}\n</rsp>'
+
+
+# Characters XML 1.0 cannot carry, even escaped: a stored album title with a control character made
+# the whole answer unparseable.
+_NOT_NAME = re.compile(r"[^A-Za-z0-9._-]")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
-    return "" if value is None else str(value)
+    return "" if value is None else _NOT_XML.sub("", str(value))
 
 
 def _xml(value: Any, out: list[str], attributes: tuple[str, ...]) -> None:
@@ -384,7 +395,10 @@ def _xml(value: Any, out: list[str], attributes: tuple[str, ...]) -> None:
 
 
 def _element(name: str, value: Any, out: list[str], attributes: tuple[str, ...]) -> None:
-    if name[:1].isdigit():
+    # Some names are the client's own words (pwg.images.exist answers by file name): anything but a
+    # name's characters becomes "_", or `filename_list=a<b` wrote markup into the answer.
+    name = _NOT_NAME.sub("_", name) or "_"
+    if not (name[:1].isalpha() or name[:1] == "_"):
         name = "_" + name  # XML names cannot start with a digit: Piwigo writes <_2small>, <_3f0e...>
     attrs = ""
     if isinstance(value, dict) and attributes:
@@ -549,7 +563,13 @@ def method_details(call: Call, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _category(
-    call: Call, album: Album, counts: dict[int, int], latest: dict[int, Any], rank: int, fullname: bool
+    call: Call,
+    album: Album,
+    counts: dict[int, int],
+    latest: dict[int, Any],
+    rank: int,
+    fullname: bool,
+    covers: set[int],
 ) -> dict[str, Any]:
     count = counts.get(album.id, 0)
     last = _date(latest[album.id]) if latest.get(album.id) else None
@@ -568,7 +588,8 @@ def _category(
         "uppercats": str(album.id),
         "global_rank": str(rank),
         "id_uppercat": None,
-        "representative_picture_id": str(album.cover_id) if album.cover_id else None,
+        # Only a cover the caller may see: a level-4 cover of a public album would name a hidden photo.
+        "representative_picture_id": str(album.cover_id) if album.cover_id in covers else None,
         "tn_url": None,
         "fullname": album.title if fullname else None,
     }
@@ -615,9 +636,18 @@ def categories_list(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     if p["cat_id"]:
         # Piwigo answers an album's children and the album itself; ours have no children.
         query = query.where(Album.id == p["cat_id"])
+    albums = list(query)
     counts, latest = _counts(call.viewer)
+    wanted = [album.cover_id for album in albums if album.cover_id]
+    covers = {
+        photo_id
+        for (photo_id,) in Photo.select(Photo.id)
+        .where(Photo.id.in_(wanted) & access.visible_photos(call.viewer))
+        .tuples()
+    }
     cats = [
-        _category(call, album, counts, latest, rank, p["fullname"]) for rank, album in enumerate(query, 1)
+        _category(call, album, counts, latest, rank, p["fullname"], covers)
+        for rank, album in enumerate(albums, 1)
     ]
     return {"categories": NamedArray(cats, "category", CATEGORY_ATTRIBUTES)}
 
@@ -713,9 +743,9 @@ def _image(call: Call, photo: Photo, brief: bool = False) -> dict[str, Any]:
     original = (
         File.select()
         .where((File.photo == photo.id) & (File.role.in_(["original", "raw"])))
-        .order_by(File.role.desc())
+        .order_by(File.role)
         .first()
-    )  # "original" sorts after "raw" in reverse: the picture when there is one
+    )  # "original" sorts before "raw": the picture when there is one (element_url, md5sum, filesize)
     image: dict[str, Any] = {
         "id": photo.id,
         "width": photo.width,
@@ -890,12 +920,8 @@ def upload(call: Call, p: dict[str, Any]) -> dict[str, Any] | None:
     if p["chunks"] < 1 or p["chunk"] >= p["chunks"]:
         raise WsError(INVALID_PARAM, "Invalid chunk number")
     name = display_name(p["name"] or part.name)
-    key = _chunk_key(user.id, "upload", name, ",".join(map(str, p["category"])))
-    chunks = call.library.store.chunks
-    chunks.put(key, p["chunk"], part.staged.path)
-    if p["chunk"] < p["chunks"] - 1:
-        return None
-    staged = chunks.assemble(key, p["chunks"])
+    # Every check before any piece is kept or put together: a refusal after `assemble` left the whole
+    # file behind in tmp/.
     albums = _albums_for_upload(call, p["category"])
     options = ImportOptions(
         owner_id=user.id,
@@ -904,6 +930,12 @@ def upload(call: Call, p: dict[str, Any]) -> dict[str, Any] | None:
         tags=_tags(p["tags"]),
     )
     target = _visible_photo(call, p["image_id"]).id if p["image_id"] else None
+    key = _chunk_key(user.id, "upload", name, ",".join(map(str, p["category"])))
+    chunks = call.library.store.chunks
+    chunks.put(key, p["chunk"], part.staged.path)
+    if p["chunk"] < p["chunks"] - 1:
+        return None
+    staged = chunks.assemble(key, p["chunks"])
     result = _import(call, Upload("file", name, staged), options, replace=target)
     assert result.photo_id is not None
     _after_import(call, result.photo_id, options, albums)
@@ -974,11 +1006,8 @@ def add(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     existing = File.select(File.photo).where(File.md5 == md5).first()
     if p["check_uniqueness"] and existing is not None and not p["image_id"]:
         raise WsError(SERVER_ERROR, "file already exists")
-    key = _chunk_key(user.id, "add", md5)
-    staged = call.library.store.chunks.assemble(key, None)
-    if staged.md5 != md5:
-        call.library.store.discard(staged)
-        raise WsError(SERVER_ERROR, "MD5 checksum chunked file mismatched")
+    # Every check before the pieces are put together: a refusal after `assemble` left the whole file
+    # behind in tmp/.
     albums = _albums_for_upload(call, _category_list(p["categories"]))
     tag_names = _tag_names(p["tag_ids"])
     options = ImportOptions(
@@ -992,6 +1021,11 @@ def add(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     )
     name = p["original_filename"] or p["name"] or f"{md5}.jpg"
     target = _visible_photo(call, p["image_id"]).id if p["image_id"] else None
+    key = _chunk_key(user.id, "add", md5)
+    staged = call.library.store.chunks.assemble(key, None)
+    if staged.md5 != md5:
+        call.library.store.discard(staged)
+        raise WsError(SERVER_ERROR, "MD5 checksum chunked file mismatched")
     result = _import(call, Upload("file", name, staged), options, replace=target)
     assert result.photo_id is not None
     _after_import(call, result.photo_id, options, albums)
@@ -1005,14 +1039,16 @@ def _category_list(raw: str | None) -> list[int]:
         first = part.split(",")[0].strip()
         if not first:
             continue
-        if not first.isdigit():
+        # ASCII digits that fit the database: "²".isdigit() is true but int("²") raises, and SQLite
+        # raises OverflowError past 2**63; both were "Internal error" 500s.
+        if not _ID.fullmatch(first):
             raise WsError(INVALID_PARAM, "Invalid parameter categories")
         ids.append(int(first))
     return ids
 
 
 def _tag_names(raw: str | None) -> tuple[str, ...]:
-    ids = [int(part) for part in re.split(r"[\s,;|]+", raw or "") if part.isdigit()]
+    ids = [int(part) for part in re.split(r"[\s,;|]+", raw or "") if _ID.fullmatch(part)]
     return tuple(t.name for t in Tag.select().where(Tag.id.in_(ids))) if ids else ()
 
 

@@ -35,7 +35,7 @@ import requests
 from photoflow import db as database
 from photoflow import services
 from photoflow.batch import import_files
-from photoflow.importer import ImportOptions
+from photoflow.importer import ImportOptions, add_keywords
 from photoflow.library import Library, open_library
 from photoflow.models import File, Photo
 from photoflow.storage import DERIVATIVE_SIZES
@@ -45,6 +45,7 @@ CR3 = "raw/Canon-R6-pruned.CR3"
 MISSING = 999999
 # Browsers keep a public picture for good; shared caches revalidate it (s-maxage=0), through the access check.
 IMMUTABLE = {"public", "max-age=31536000", "immutable", "s-maxage=0"}
+REVALIDATE = {"public", "no-cache", "s-maxage=0"}
 ATOM = "{http://www.w3.org/2005/Atom}"
 MEMBER_PASSWORD = "member's long password"
 
@@ -98,6 +99,7 @@ class Shot:
     sha: str
     day: str
     files: dict[str, str] = field(default_factory=dict)  # role -> sha256
+    md5: dict[str, str] = field(default_factory=dict)  # role -> md5 (what pwg.images.exist asks by)
 
 
 @dataclass
@@ -112,6 +114,8 @@ class World:
     revoked_token: str  # a link of "family" that was revoked
     clients: dict[str, Web]
     outside: Path  # a file outside the datastore
+    ws: dict[str, Web]  # each viewer's Piwigo client (members logged in through pwg.session.login)
+    noted: dict[int, dict[str, Any]]  # the admin's pwg.categories.getImages entries, before the delete
 
 
 def _sidecar(path: Path, title: str) -> None:
@@ -142,6 +146,40 @@ def _start_server(library: Library) -> tuple[str, Any, threading.Thread]:
     thread.start()
     host, port = httpd.bind_addr[:2]
     return f"http://{host}:{port}", httpd, thread
+
+
+def tag_of(state: str) -> str:
+    """The keyword only that matrix photo carries."""
+    return f"tag-{state}"
+
+
+def ws_call(client: Web, method: str, params: dict[str, str] | None = None) -> requests.Response:
+    """One ws.php call as Piwigo clients make it: POST, `method` in the body, JSON asked in the query."""
+    answer = client.http.post(
+        client.base + "/ws.php?format=json",
+        data={"method": method, **(params or {})},
+        timeout=60,
+        allow_redirects=False,
+    )
+    assert not 300 <= answer.status_code < 400, "ws.php never redirects"
+    return answer
+
+
+def ws_ok(client: Web, method: str, params: dict[str, str] | None = None) -> Any:
+    """The result of a ws.php call that must succeed."""
+    answer = ws_call(client, method, params)
+    assert answer.status_code == 200, answer.text[:300]
+    body = answer.json()
+    assert body["stat"] == "ok", body
+    return body["result"]
+
+
+def ws_login(base: str, name: str, password: str) -> Web:
+    """A Piwigo client logged in through pwg.session.login: it holds only the pwg_id cookie."""
+    client = Web(base)
+    assert ws_ok(client, "pwg.session.login", {"username": name, "password": password}) is True
+    assert set(client.http.cookies.keys()) == {"pwg_id"}
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +221,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, samples: Path) -> Iterator[W
     shots: dict[str, Shot] = {}
     for name in SOURCES:
         photo = Photo.get(Photo.file_name == f"{name}.jpg")
-        roles = {f.role: f.sha256 for f in File.select().where(File.photo == photo.id)}
-        shots[name] = Shot(photo.id, photo.sha256, str(photo.taken_at)[:10], roles)
+        stored = list(File.select().where(File.photo == photo.id))
+        roles = {f.role: f.sha256 for f in stored}
+        md5 = {f.role: f.md5 for f in stored}
+        shots[name] = Shot(photo.id, photo.sha256, str(photo.taken_at)[:10], roles, md5)
         state = STATES.get(name)
         album_key = state.album if state else EXTRA[name]
         if album_key:
@@ -192,6 +232,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, samples: Path) -> Iterator[W
         if state and state.level:
             services.set_level(photo.id, state.level)
     assert {len(s.files) for n, s in shots.items() if n in STATES} == {3}
+    # A keyword of its own per matrix photo (pwg.tags.getList), and the hidden photos as album covers
+    # (pwg.categories.getList's representative_picture_id must not name them to those who may not see them).
+    for name in STATES:
+        add_keywords(shots[name].id, [tag_of(name)])
+    for album_key, cover in (("open", "level4"), ("family", "private_level4"), ("secret", "other_private")):
+        services.set_cover(albums[album_key], shots[cover].id)
     assert len({s.day for s in shots.values()}) == len(shots)
 
     base, httpd, thread = _start_server(library)
@@ -213,6 +259,18 @@ def world(tmp_path_factory: pytest.TempPathFactory, samples: Path) -> Iterator[W
     }
     for client in clients.values():
         client.get("/")  # a visitor's form-token cookie is set once, so pages compare byte for byte
+    # ws.php has no share links: a holder (live or revoked) calls it with what their browser holds.
+    ws = {
+        "anonymous": Web(base),
+        "member": ws_login(base, "member", MEMBER_PASSWORD),
+        "admin": ws_login(base, "admin", "correct horse"),
+        "share": holder,
+        "share_plain": holder,
+        "revoked": clients["revoked"],
+    }
+    everything = ws_ok(ws["admin"], "pwg.categories.getImages", {"per_page": "500"})
+    noted = {entry["id"]: entry for entry in everything["images"]}
+    assert {shot.id for shot in shots.values()} <= set(noted)
 
     # The photo to delete: its URLs are noted above (shots) and work, then it goes through the app.
     doomed = shots["deleted"].id
@@ -224,7 +282,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, samples: Path) -> Iterator[W
 
     outside = root / "outside.jpg"
     outside.write_bytes(b"outside the datastore")
-    yield World(base, library, shots, albums, token, revoked, clients, outside)
+    yield World(base, library, shots, albums, token, revoked, clients, outside, ws, noted)
     httpd.stop()  # type: ignore[attr-defined]
     thread.join(timeout=10)
     library.close()
@@ -260,12 +318,41 @@ def album_visible(viewer: str, album: str) -> bool:
     return album == "open" or (viewer == "share" and album == "family")
 
 
+def ws_sees(viewer: str, state: str) -> bool:
+    """Does ws.php show `viewer` the photo in `state`? ws.php knows no share token: a link holder (live
+    or revoked) is a visitor there, who sees level-0 photos of public albums; members see everything."""
+    s = STATES[state]
+    if s.deleted:
+        return False
+    if viewer in ("member", "admin"):
+        return True
+    return s.level == 0 and s.album == "open"
+
+
+def ws_album_visible(viewer: str, album: str) -> bool:
+    """Does ws.php (or a plain URL, without /s/<token>) show `viewer` the album?"""
+    return viewer in ("member", "admin") or album == "open"
+
+
 def in_share_home(state: str) -> bool:
     """Whether the shared album's page (/s/<token>) lists the photo."""
     s = STATES[state]
     return s.album == "family" and s.level == 0 and not s.deleted
 
 
+# ws.php: what lists or reveals photos (pwg.categories.getImages over everything and over the photo's
+# album, and every URL its entry carries; getInfo; getList's albums, counts and covers; images.exist by
+# MD5 and by file name; tags.getList; images.rate, which answers for an image_id like the writes do).
+WS_KINDS = (
+    "ws/getImages",
+    "ws/getImages_album",
+    "ws/getImages_urls",
+    "ws/getInfo",
+    "ws/getList",
+    "ws/exist",
+    "ws/tags",
+    "ws/rate",
+)
 KINDS = (
     "photo",
     *(f"d/{size}" for size in DERIVATIVE_SIZES),
@@ -279,8 +366,9 @@ KINDS = (
     "timeline",
     "days",
     "gallery",
+    *WS_KINDS,
 )
-ALBUM_KINDS = ("album", "album_zip", "feed")
+ALBUM_KINDS = ("album", "album_zip", "feed", "ws/getImages_album")
 
 
 def _cells() -> list:
@@ -334,11 +422,13 @@ def directives(answer: requests.Response) -> set[str]:
     return {d.strip().lower() for d in answer.headers.get("Cache-Control", "").split(",") if d.strip()}
 
 
-def assert_cache(answer: requests.Response, public: bool) -> None:
-    """Public bytes: immutable for browsers, revalidated by shared caches; anything else: private."""
+def assert_cache(answer: requests.Response, public: bool, immutable: bool = True) -> None:
+    """Public derivatives (their URL names their bytes): immutable for browsers, revalidated by shared
+    caches; public downloads (their URL names a photo, whose picture may be replaced): kept but asked
+    again each time; anything else: private."""
     found = directives(answer)
     if public:
-        assert found >= IMMUTABLE, found
+        assert found >= (IMMUTABLE if immutable else REVALIDATE), found
     else:
         assert "private" in found and "public" not in found, found
 
@@ -376,6 +466,9 @@ def state_files(state: str) -> set[str]:
 
 @pytest.mark.parametrize(("kind", "viewer", "state"), CELLS)
 def test_access_matrix(world: World, kind: str, viewer: str, state: str) -> None:
+    if kind.startswith("ws/"):
+        ws_cell(world, kind, viewer, state)
+        return
     client = world.clients[viewer]
     shot = world.shots[state]
     album_key = STATES[state].album
@@ -416,7 +509,7 @@ def test_access_matrix(world: World, kind: str, viewer: str, state: str) -> None
             assert answer.status_code == 200, answer.text[:300]
             assert answer.headers["ETag"] == etag
             public = sees("anonymous", state)
-            assert_cache(answer, public)
+            assert_cache(answer, public, immutable=kind.startswith("d/"))
             if kind.startswith("d/"):
                 assert answer.headers["Content-Type"] == "image/jpeg"
                 assert answer.content[:3] == b"\xff\xd8\xff"
@@ -521,9 +614,151 @@ def test_access_matrix(world: World, kind: str, viewer: str, state: str) -> None
         raise AssertionError(kind)
 
 
+def assert_ws_like_missing(answer: requests.Response, missing: requests.Response, what: str) -> None:
+    """What ws.php may not show answers byte for byte like what does not exist."""
+    assert answer.status_code == missing.status_code, (what, answer.status_code, missing.status_code)
+    assert answer.content == missing.content, f"{what}: {answer.text[:200]} differs from {missing.text[:200]}"
+    assert answer.headers.get("Content-Type") == missing.headers.get("Content-Type"), what
+    assert answer.json()["stat"] == "fail", what
+
+
+def _without(url: str, photo_id: int) -> str:
+    """The same URL for a photo that does not exist."""
+    return url.replace(f"/{photo_id}-", f"/{MISSING}-").replace(f"/photo/{photo_id}", f"/photo/{MISSING}")
+
+
+def ws_cell(world: World, kind: str, viewer: str, state: str) -> None:
+    """One ws.php cell: `viewer`'s Piwigo client asks about the photo in `state`."""
+    client = world.ws[viewer]
+    shot = world.shots[state]
+    album_key = STATES[state].album
+    visible = ws_sees(viewer, state)
+    member = viewer in ("member", "admin")
+    visible_albums = {world.albums[key] for key in ALBUM_TITLES if ws_album_visible(viewer, key)}
+
+    if kind == "ws/getImages":
+        result = ws_ok(client, "pwg.categories.getImages", {"per_page": "500"})
+        entries = {entry["id"]: entry for entry in result["images"]}
+        assert (shot.id in entries) == visible
+        assert result["paging"]["total_count"] == len(entries) == result["paging"]["count"]
+        hidden = {world.albums[key] for key in ALBUM_TITLES} - visible_albums
+        for entry in entries.values():  # no entry names an album the viewer may not see
+            assert not {c["id"] for c in entry["categories"]} & hidden, entry
+
+    elif kind == "ws/getImages_album":
+        album_id = world.albums[album_key]
+        answer = ws_call(client, "pwg.categories.getImages", {"cat_id": str(album_id), "per_page": "500"})
+        if ws_album_visible(viewer, album_key):
+            assert answer.status_code == 200, answer.text[:300]
+            listed = {entry["id"] for entry in answer.json()["result"]["images"]}
+            assert (shot.id in listed) == visible
+        else:
+            missing = ws_call(client, "pwg.categories.getImages", {"cat_id": str(MISSING), "per_page": "500"})
+            assert_ws_like_missing(answer, missing, kind)
+
+    elif kind == "ws/getImages_urls":
+        # Every URL of the photo's entry: the viewer's own entry when listed, else the one an admin was
+        # given (before the delete, for the deleted photo). Photo URLs open iff the photo shows; album
+        # URLs iff the album does. The viewer fetches them with the same cookies as its ws.php calls.
+        result = ws_ok(client, "pwg.categories.getImages", {"per_page": "500"})
+        own = {entry["id"]: entry for entry in result["images"]}
+        entry = own.get(shot.id) or world.noted[shot.id]
+        photo_urls = {entry["page_url"], entry["element_url"]}
+        photo_urls |= {d["url"] for d in entry["derivatives"].values()}
+        photo_urls |= {c["page_url"] for c in entry["categories"]}
+        assert len({d["url"] for d in entry["derivatives"].values()}) == 4  # 100, 250, 500, preview
+        for url in sorted(photo_urls):
+            answer = client.http.get(url, allow_redirects=False, timeout=60)
+            if visible:
+                assert answer.status_code == 200, (url, answer.status_code)
+            else:
+                missing = client.http.get(_without(url, shot.id), allow_redirects=False, timeout=60)
+                assert_like_missing(answer, missing, url)
+        for category in entry["categories"]:
+            key = next(k for k in ALBUM_TITLES if world.albums[k] == category["id"])
+            answer = client.http.get(category["url"], allow_redirects=False, timeout=60)
+            assert (answer.status_code == 200) == ws_album_visible(viewer, key), category["url"]
+
+    elif kind == "ws/getInfo":
+        answer = ws_call(client, "pwg.images.getInfo", {"image_id": str(shot.id)})
+        if visible:
+            assert answer.status_code == 200, answer.text[:300]
+            info = answer.json()["result"]
+            assert info["id"] == shot.id and info["md5sum"] == shot.md5["original"]
+            assert info["level"] == (STATES[state].level if member else None)
+        else:
+            missing = ws_call(client, "pwg.images.getInfo", {"image_id": str(MISSING)})
+            assert_ws_like_missing(answer, missing, kind)
+
+    elif kind == "ws/getList":
+        result = ws_ok(client, "pwg.categories.getList", {"cat_id": "0", "recursive": "true"})
+        listed = {c["id"]: c for c in result["categories"]}
+        assert visible_albums <= set(listed)
+        assert not set(listed) & ({world.albums[key] for key in ALBUM_TITLES} - visible_albums)
+        for category in listed.values():  # a cover shows only to who sees the photo
+            if category["representative_picture_id"] == str(shot.id):
+                assert visible, category
+        for key in ("open", "family"):  # the counts are of what the viewer sees (nothing else moves there)
+            if world.albums[key] in listed:
+                expected = sum(1 for s, st in STATES.items() if st.album == key and ws_sees(viewer, s))
+                assert listed[world.albums[key]]["nb_images"] == expected, key
+        if album_key:
+            album_id = world.albums[album_key]
+            answer = ws_call(client, "pwg.categories.getList", {"cat_id": str(album_id)})
+            if ws_album_visible(viewer, album_key):
+                assert [c["id"] for c in answer.json()["result"]["categories"]] == [album_id]
+            else:
+                missing = ws_call(client, "pwg.categories.getList", {"cat_id": str(MISSING)})
+                assert answer.status_code == 200 and answer.content == missing.content
+
+    elif kind == "ws/exist":
+        # Guests may not ask (401 whatever they ask); members get the id, or null as for unknown files.
+        # Both the picture and its RAW are asked for: each names the photo.
+        for param, keys, fakes in (
+            ("md5sum_list", [shot.md5["original"], shot.md5["raw"]], ["0" * 32, "f" * 32]),
+            ("filename_list", [f"{state}.jpg", f"{state}.CR3"], ["nothing.jpg", "nothing.CR3"]),
+        ):
+            answer = ws_call(client, "pwg.images.exist", {param: " ".join(keys)})
+            if visible and member:
+                assert answer.json()["result"] == {key: str(shot.id) for key in keys}
+                continue
+            missing = ws_call(client, "pwg.images.exist", {param: " ".join(fakes)})
+            assert answer.status_code == missing.status_code, answer.text[:300]
+            expected = missing.json()
+            if member:
+                expected["result"] = {
+                    key: expected["result"][fake] for key, fake in zip(keys, fakes, strict=True)
+                }
+                assert expected["result"] == {key: None for key in keys}
+            assert answer.json() == expected, param
+
+    elif kind == "ws/tags":
+        answer = ws_call(client, "pwg.tags.getList")
+        if not member:
+            assert answer.status_code == 401 and answer.json()["err"] == 401
+            return
+        tags = {t["name"]: t for t in answer.json()["result"]["tags"]}
+        assert (tag_of(state) in tags) == visible
+        if visible:
+            assert tags[tag_of(state)]["counter"] == 1
+
+    elif kind == "ws/rate":
+        answer = ws_call(client, "pwg.images.rate", {"image_id": str(shot.id), "rate": "5"})
+        if visible and member:  # guests may not call it: 401, whatever the id
+            assert answer.status_code == 200 and answer.json()["stat"] == "ok", answer.text[:300]
+        else:
+            missing = ws_call(client, "pwg.images.rate", {"image_id": str(MISSING), "rate": "5"})
+            assert_ws_like_missing(answer, missing, kind)
+
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+
+
 def test_the_matrix_covers_every_kind_viewer_and_state() -> None:
-    # 16 kinds × 6 viewers × 7 states, less the album URLs of the photo that is in no album.
-    assert len(CELLS) == 16 * 6 * 7 - 3 * 6 == 654
+    # 16 web kinds + 8 ws.php kinds, × 6 viewers × 7 states, less the album URLs (3 web, 1 ws.php) of the
+    # photo that is in no album.
+    assert len(KINDS) == 16 + 8
+    assert len(CELLS) == 24 * 6 * 7 - 4 * 6 == 984
     assert {c.values[0] for c in CELLS} == set(KINDS)
     assert {c.values[1] for c in CELLS} == set(VIEWERS)
     assert {c.values[2] for c in CELLS} == set(STATES)

@@ -24,6 +24,7 @@ from photoflow.models import Album, Session
 
 VIEWS = Path(__file__).resolve().parents[2] / "views"
 SESSION_COOKIE = "pf_session"
+PIWIGO_COOKIE = "pwg_id"  # ws.php's session cookie (web/ws.py), the same sessions
 CSRF_COOKIE = "pf_csrf"  # the anonymous forms' token (login, first admin), double-submitted
 FLASH_COOKIE = "pf_flash"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -73,6 +74,11 @@ def current() -> Context:
 def begin(library: Library) -> Context:
     """Make the request's context from its session cookie (the before-request hook)."""
     session = sessions.lookup(request.get_cookie(SESSION_COOKIE))
+    if session is None and request.method in ("GET", "HEAD"):
+        # A Piwigo client logged in through ws.php holds only its pwg_id cookie, and fetches the
+        # element_url, derivative and page URLs its answers carry with it (the mobile apps show a
+        # member's private photos that way). It opens reads only: no form post ever rides on it.
+        session = sessions.lookup(request.get_cookie(PIWIGO_COOKIE))
     viewer = Viewer(user=session.user if session else None)
     flash = request.get_cookie(FLASH_COOKIE) or ""
     if flash:
