@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 
 from photoflow import passwords, services
 from photoflow.library import Library
-from photoflow.models import File, Photo, User
+from photoflow.models import Album, File, Photo, User
 from photoflow.server import MAX_REQUEST_HEADER, make_server
 from tests.conftest import web_as
 from tests.test_piwigo import Client
@@ -94,3 +94,44 @@ def test_a_hash_with_older_parameters_is_replaced_at_the_next_login(
         Client(server).login("olive", "olive's password")
     stored = User.get_by_id(user.id).password_hash
     assert not passwords.needs_rehash(stored) and passwords.verify(stored, "olive's password")
+
+
+def test_a_replaced_picture_is_never_served_stale_under_its_download_url(
+    server: str, admin: User, samples: Path
+) -> None:
+    """Downloads are named by photo, not by bytes: browsers must ask again, and get the new picture."""
+    album = services.create_album("Open", admin.id, public=True)
+    darktable = Client(server)
+    darktable.login()
+    first = darktable.ok(
+        "pwg.images.addSimple",
+        {"category": str(album.id)},
+        files={"image": ("a.jpg", (samples / SMALL).read_bytes())},
+    )
+    url = f"{server}/photo/{first['image_id']}/file/original"
+    seen = requests.get(url, timeout=30)
+    assert seen.status_code == 200 and "no-cache" in seen.headers["Cache-Control"]
+    assert "immutable" not in seen.headers["Cache-Control"]
+    other = (samples / "jpeg/small-cameras/Kodak_CX7530.jpg").read_bytes()
+    darktable.ok(
+        "pwg.images.addSimple",
+        {"category": str(album.id), "image_id": str(first["image_id"])},
+        files={"image": ("a.jpg", other)},
+    )
+    again = requests.get(url, headers={"If-None-Match": seen.headers["ETag"]}, timeout=30)
+    assert again.status_code == 200 and again.content == other
+
+
+def test_a_share_link_stays_in_sight_while_its_album_is_public(server: str, admin: User) -> None:
+    """A link made while private works again when the album goes private again: the album page keeps
+    showing it (with Revoke) while public, so nobody forgets it exists."""
+    album = services.create_album("Trip", admin.id)
+    boss = web_as(server, "admin", PASSWORD)
+    assert boss.post(f"/album/{album.id}", {"action": "share"}).status_code == 303
+    link = Album.get_by_id(album.id).share_token
+    assert boss.post(f"/album/{album.id}", {"action": "visibility", "public": "1"}).status_code == 303
+    page = boss.get(f"/album/{album.id}").text
+    assert f"/s/{link}" in page and "Revoke link" in page
+    assert boss.post(f"/album/{album.id}", {"action": "unshare"}).status_code == 303
+    assert boss.post(f"/album/{album.id}", {"action": "visibility", "public": "0"}).status_code == 303
+    assert requests.get(f"{server}/s/{link}", timeout=30).status_code == 404

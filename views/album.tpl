@@ -45,7 +45,9 @@
         <span>{{'Anyone can see this album.' if album.is_public else 'Only members can see this album.'}}</span>
         <button type="submit" data-testid="visibility">{{'Make private' if album.is_public else 'Make public'}}</button>
       </form>
-%   if not album.is_public:
+%   # A link made while private stays shown (and revocable) while the album is public: it works again
+%   # the moment the album is made private, and nobody should have to remember it is there.
+%   if not album.is_public or album.share_token:
       <form method="post" action="{{ctx.root}}/album/{{album.id}}" class="row">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
 %     if album.share_token:

@@ -36,6 +36,10 @@ from photoflow.web.context import root as url_prefix
 # made private is closed to it at once. (A browser that already showed a picture keeps its bytes.)
 IMMUTABLE = "public, max-age=31536000, s-maxage=0, immutable"
 PRIVATE = "private, max-age=3600"
+# A download's URL names a photo, not its bytes: a replaced picture (ws.php's image_id), or an id that
+# SQLite hands out again after the newest photo was deleted, serves other bytes under it. So browsers
+# keep it but ask again each time (a 304 while the ETag, the file's hash, is the same).
+REVALIDATE = "public, no-cache, s-maxage=0"
 ROLES = ("original", "raw", "sidecar")
 WHAT = {"pictures": ("original",), "raws": ("raw",), "both": ("original", "raw", "sidecar")}
 MAX_SELECTION = 2000
@@ -89,7 +93,7 @@ def download(photo_id: int, role: str) -> HTTPResponse:
     if stored is None:
         raise NotFound("no such file")
     path = ctx.library.store.resolve(stored.path)
-    cache = IMMUTABLE if photo.public else PRIVATE  # only what anyone may see may be kept by anyone
+    cache = REVALIDATE if photo.public else PRIVATE  # only what anyone may see may be kept by anyone
     name = name_for(stored.original_name, stored.mime)
     return send(path, stored.mime, etag=stored.sha256[:32], cache=cache, attachment=name)
 
