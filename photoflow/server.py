@@ -11,6 +11,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from bottle import HTTPError
 from cheroot import makefile as cheroot_makefile
@@ -57,11 +59,19 @@ def make_server(config: Config) -> wsgi.Server:
     """A cheroot server for `config`, after the start-up checks (each failing with one clear line)."""
     check_exiftool(config.exiftool)
     library = open_library(config)
-    app = create_app(library)
+    return build_server(
+        create_app(library), (config.host, config.port), config.threads, config.shutdown_timeout
+    )
+
+
+def build_server(
+    app: Callable[..., Any], bind: tuple[str, int], threads: int, shutdown_timeout: float = 5
+) -> Server:
+    """The cheroot server with Photoflow's limits around a WSGI app (also what the tests serve with)."""
     server = Server(
-        (config.host, config.port),
+        bind,
         app,
-        numthreads=config.threads,
+        numthreads=threads,
         server_name="photoflow",
         # cheroot's timeout for each read and write, and for idle kept-alive connections (its default).
         timeout=HEAD_TIMEOUT,
@@ -70,7 +80,7 @@ def make_server(config: Config) -> wsgi.Server:
     server.max_request_header_size = MAX_REQUEST_HEADER
     server.max_request_body_size = MAX_REQUEST_BODY
     # How long stop() lets requests in flight (an upload) finish before it closes their connections.
-    server.shutdown_timeout = config.shutdown_timeout
+    server.shutdown_timeout = shutdown_timeout
     return server
 
 

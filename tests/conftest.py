@@ -233,12 +233,13 @@ class Web:
 
 @contextlib.contextmanager
 def serving(app) -> Iterator[str]:
-    """A WSGI app on a real cheroot server on 127.0.0.1, in this process; yields its base URL."""
+    """A WSGI app on the cheroot server `photoflow serve` uses (its limits, its slow-client guard), on
+    127.0.0.1 in this process; yields its base URL."""
     import threading
 
-    from cheroot import wsgi
+    from photoflow.server import build_server
 
-    httpd = wsgi.Server(("127.0.0.1", 0), app, numthreads=8, server_name="photoflow-test")
+    httpd = build_server(app, ("127.0.0.1", 0), threads=8)
     httpd.prepare()
     thread = threading.Thread(target=httpd.serve, daemon=True)
     thread.start()
