@@ -263,6 +263,12 @@ class Form(ModalScreen[dict[str, Any] | None]):
                 yield Button("Cancel (Esc)", id="cancel")
         yield Footer(compact=True)
 
+    def on_mount(self) -> None:
+        # Focus the first field now, not when the screen resumes (Textual's AUTO_FOCUS): the form can
+        # be drawn before that, and a key typed at once over a slow SSH link would go nowhere.
+        if self.fields:
+            self.query_one(f"#field-{self.fields[0][0]}", Input).focus()
+
     def _values(self) -> dict[str, Any]:
         values: dict[str, Any] = {
             name: self.query_one(f"#field-{name}", Input).value for name, _, _ in self.fields
