@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -14,6 +16,10 @@ MAX_LENGTH = 1024  # argon2 takes any length; a bound keeps a megabyte "password
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
 _hasher = PasswordHasher()
+# Each hash or check holds 64 MB for about a third of a second. Without a bound, logins arriving at
+# once on every request thread (from many addresses, which the rate limit does not stop) would take a
+# gigabyte; more at once than there are cores would not finish sooner anyway.
+_at_once = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 
 @functools.cache
@@ -23,7 +29,8 @@ def _dummy() -> str:
     Made on first use, not at import: hashing costs a fifth of a second that every import worker
     process would otherwise pay for nothing.
     """
-    return _hasher.hash("photoflow-timing-equaliser")
+    with _at_once:
+        return _hasher.hash("photoflow-timing-equaliser")
 
 
 def check_new(password: str) -> None:
@@ -38,15 +45,18 @@ def check_new(password: str) -> None:
 
 def hash_password(password: str) -> str:
     """An argon2id hash of `password`."""
-    return _hasher.hash(password)
+    with _at_once:
+        return _hasher.hash(password)
 
 
 def verify(stored: str | None, password: str) -> bool:
     """True when `password` matches the stored hash; with no hash, spends the same time and says no."""
     if len(password) > MAX_LENGTH:
         password = password[:MAX_LENGTH]
+    against = stored or _dummy()
     try:
-        return _hasher.verify(stored or _dummy(), password) and stored is not None
+        with _at_once:
+            return _hasher.verify(against, password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -41,7 +41,7 @@ MAX_REQUEST_BODY = 2 * MAX_REQUEST_BYTES
 # nginx in front (contrib/nginx.conf) buffers request heads itself, but Photoflow must hold on its own
 # (it can be served directly, and nginx streams upload bodies through: proxy_request_buffering off).
 #
-# The request head, and its body up to BODY_PRELOAD bytes, must arrive within HEAD_TIMEOUT seconds of
+# The request head, and a body of up to BODY_PRELOAD bytes, must arrive within HEAD_TIMEOUT seconds of
 # the request's first byte, and that byte within HEAD_TIMEOUT of the connection's opening or of the
 # previous answer (cheroot's idle timeout); otherwise the connection is closed. Small bodies (forms,
 # logins, most ws.php calls) thus reach the app whole; BODY_PRELOAD is nginx's client_body_buffer_size.
@@ -238,8 +238,8 @@ class _Connection(cheroot_server.HTTPConnection):
 
 
 def _wanted(data: bytearray) -> int:
-    """How many bytes of `data` must be there before a thread takes the request: its head and the
-    first BODY_PRELOAD bytes of its body; 0 while the head is incomplete."""
+    """How many bytes of `data` must be there before a thread takes the request: its head, and its body
+    when that is no larger than BODY_PRELOAD; 0 while the head is incomplete."""
     ends = [at for at in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if at >= 0]
     if not ends:
         return 0
@@ -257,7 +257,11 @@ def _wanted(data: bytearray) -> int:
             if not value.isdigit():
                 return end  # cheroot answers 400
             length = int(value)
-    return end + min(length, BODY_PRELOAD)
+    if length > BODY_PRELOAD:
+        # An upload: it streams to a thread under the minimum body rate. Taken now, its head is
+        # answered at once when the route refuses it (too large, not logged in) before reading it.
+        return end
+    return end + length
 
 
 class Server(wsgi.Server):

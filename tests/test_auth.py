@@ -234,10 +234,13 @@ def test_every_state_changing_route_needs_the_token_and_our_origin(routes_world,
     server, ids, changing = routes_world
     bodies = _bodies(ids)
     assert set(changing) == set(bodies), "a new state-changing route: give it a body in _bodies"
+    # /login is a visitor's form (double-submitted token); the others are an admin's. A refusal changes
+    # nothing, so one browser of each serves every route.
+    visitor, admin = Web(server), web_as(server, "admin", PASSWORD)
+    visitor.get("/login")
+    admin.get("/")
     for rule in changing:
-        # /login is a visitor's form (double-submitted token); the others are an admin's.
-        browser = Web(server) if rule == "/login" else web_as(server, "admin", PASSWORD)
-        browser.get("/login" if rule == "/login" else "/")
+        browser = visitor if rule == "/login" else admin
         data, headers, csrf = dict(bodies[rule]), {}, True
         if attack == "no token":
             csrf = False
@@ -252,11 +255,14 @@ def test_every_state_changing_route_needs_the_token_and_our_origin(routes_world,
         before = digest()
         answer = browser.post(_url(rule, ids), data, csrf=csrf, headers=headers)
         assert answer.status_code == 403, (rule, attack, answer.status_code, answer.text[:300])
-        after = digest()
-        # A refused login may count as nothing; a refused change must change nothing at all (the
-        # sessions table included: web_as's own login happened before `before`).
-        assert after == before, (rule, attack)
-    # With the token and our Origin, the same bodies go through: the refusals above were the checks'.
+        # Nothing at all changed (the sessions table included: the logins happened before `before`).
+        assert digest() == before, (rule, attack)
+
+
+def test_the_same_bodies_go_through_with_the_token_and_our_origin(routes_world) -> None:
+    """So the refusals above are the checks' doing, not a bad body's."""
+    server, ids, changing = routes_world
+    bodies = _bodies(ids)
     for rule in changing:
         browser = Web(server) if rule == "/login" else web_as(server, "admin", PASSWORD)
         browser.get("/login" if rule == "/login" else "/")
@@ -305,3 +311,34 @@ def test_ws_php_refuses_a_foreign_origin_even_with_a_valid_session_and_token(
     assert code in (401, 403)
     assert digest() == before
     assert client.ok("pwg.categories.add", {"name": "From darktable"})["id"]
+
+
+def test_password_checks_at_once_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each argon2 check holds 64 MB: sixteen request threads checking at once must not all run."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from photoflow import passwords
+
+    real = passwords._hasher
+    stored = real.hash("a long enough password")
+    running, peak, lock = [0], [0], threading.Lock()
+
+    class Counting:
+        """The real hasher, counting how many of its checks run at the same moment."""
+
+        def verify(self, hash: str, password: str) -> bool:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                return real.verify(hash, password)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    monkeypatch.setattr(passwords, "_hasher", Counting())
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: passwords.verify(stored, "a long enough password"), range(16)))
+    assert all(results)
+    assert 1 < peak[0] <= passwords._at_once._initial_value, peak

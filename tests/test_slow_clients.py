@@ -113,7 +113,7 @@ def test_slow_heads_and_bodies_do_not_starve_visitors(ready: Config) -> None:
         bodies = range(SLOW_HEADS, SLOW_HEADS + SLOW_BODIES)
         for _ in bodies:
             trickler.open(body_head + b"n", b"ame=x&password=" + b"y" * 4000)
-        # Two that send more than the server reads ahead, and then slow down: these do reach a thread
+        # Two with bodies larger than the server reads ahead, which slow down: these do reach a thread
         # (the app reads the form, under Bottle's 100 kB), and are cut off at the minimum body rate: 408.
         big_head = body_head.replace(b"Content-Length: 5000", f"Content-Length: {4 * BODY_PRELOAD}".encode())
         draggers = range(SLOW_HEADS + SLOW_BODIES, SLOW_HEADS + SLOW_BODIES + 2)
