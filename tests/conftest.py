@@ -9,8 +9,11 @@ import datetime as dt
 import os
 import random
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -272,3 +275,50 @@ def web_as(server: str, name: str, password: str) -> Web:
     answer = browser.login(name, password)
     assert answer.status_code == 303, answer.text[:500]
     return browser
+
+
+# -- `photoflow serve` as a child process --------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(base: str, proc: subprocess.Popen) -> None:
+    """Wait until the server at `base` answers /healthz (30 s at most, and only while `proc` runs)."""
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2):
+                return
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+
+
+class Served:
+    """`photoflow serve` in a child process on a free port of 127.0.0.1, with `config` and `env`."""
+
+    def __init__(self, config: Config, **env: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        full = {**os.environ, **config.env(), "PORT": str(self.port), "PYTHONPATH": str(REPO), **env}
+        # Its log goes to a file: a pipe nobody reads until the end could fill and stall it.
+        self.log = config.datastore.parent / f"serve-{self.port}.log"
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "photoflow", "serve"], cwd=REPO, env=full, stderr=log, text=True
+            )
+        wait_up(self.base, self.proc)
+
+    def stop(self) -> str:
+        """Stop it (SIGTERM) if it still runs; its log."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        return self.log.read_text()

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Web, make_config, make_jpegs, run_cli, web_as
-from tests.test_web import _free_port, _wait_up
+from tests.conftest import REPO, Web, free_port, make_config, make_jpegs, run_cli, wait_up, web_as
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (make test-deps)")
 
@@ -79,14 +78,14 @@ def world(tmp_path: Path, samples: Path) -> Iterator[tuple[object, str]]:
     assert made.returncode == 0, made.stderr
     first = run_cli(config, "import-image", str(samples / "jpeg/cameras/Nikon D90.jpg"), "--album", "Trips")
     assert first.returncode == 0, first.stderr
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **config.env(), "PORT": str(port), "PYTHONPATH": str(REPO)}
     server = subprocess.Popen(
         [sys.executable, "-m", "photoflow", "serve"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_up(base, server)
+        wait_up(base, server)
         yield config, base
     finally:
         server.send_signal(signal.SIGTERM)
@@ -127,9 +126,11 @@ def test_over_ssh_create_a_user_publish_an_album_and_import_beside_the_web_and_t
 
         # Import: from the tree, Tab reaches the path; clear it, type the folder, an album, Ctrl+S.
         pane.keys("5")
-        pane.wait_for("File or folder on this server")
+        # The footer's ^s shows once the section has the keyboard (its form can be drawn before).
+        pane.wait_for("File or folder on this server", "Start import")
         pane.keys("Tab", "C-a", "C-k")
         pane.type(str(console_batch[0].parent))
+        pane.wait_for("from-console")
         pane.keys("Tab")
         pane.type("Trips")
         # A command-line import writes to the same database at the same time.

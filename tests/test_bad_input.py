@@ -782,22 +782,14 @@ def check_outcome(world: World, item: Hostile, status: str, reason: str, photo_i
     no_derivatives_for(world, item.data)
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        "bomb100",
-        "bomb400",
-        "jpeg+html",
-        "png+html",
-        "gifar",
-        "html",
-        "svg",
-        "truncated",
-        "no-eoi",
-        "djvu",
-        "newline",
-    ],
-)
+# The hostile files each door is tried with (made by the `hostile` fixture).
+HOSTILE_KINDS = (
+    "bomb100", "bomb400", "jpeg+html", "png+html", "gifar", "html", "svg", "truncated", "no-eoi", "djvu",
+    "newline",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("key", HOSTILE_KINDS)
 def test_hostile_files_through_the_web_upload(
     world: World, browsers: dict[str, Web], hostile: dict[str, Hostile], key: str
 ) -> None:
@@ -1038,22 +1030,7 @@ def test_ws_uploads_with_hostile_names(
         assert_stored_inside(world, photo.id)
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        "bomb100",
-        "bomb400",
-        "jpeg+html",
-        "png+html",
-        "gifar",
-        "html",
-        "svg",
-        "truncated",
-        "no-eoi",
-        "djvu",
-        "newline",
-    ],
-)
+@pytest.mark.parametrize("key", HOSTILE_KINDS)
 @pytest.mark.parametrize("method", ["pwg.images.addSimple", "pwg.images.upload"])
 def test_hostile_files_through_ws(
     world: World, ws_world: dict[str, Any], hostile: dict[str, Hostile], key: str, method: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from photoflow.config import Config
-from tests.conftest import REPO, make_config, make_jpegs, run_cli
+from tests.conftest import REPO, free_port, make_config, make_jpegs, run_cli
 
 
 @pytest.fixture
@@ -205,12 +204,6 @@ def test_import_with_workers_into_postgresql(pg_server, tmp_path: Path) -> None:
         assert "imported 0, duplicates 12," in again.stdout
     finally:
         pg_server.drop_database(name)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_health_page_and_graceful_stop(ready: Config) -> None:

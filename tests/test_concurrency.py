@@ -5,13 +5,9 @@ was answered as done is in the database afterwards; the database and the datasto
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import re
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -25,37 +21,13 @@ from photoflow import services
 from photoflow.config import Config
 from photoflow.library import open_library
 from photoflow.models import Album, File, Photo, PhotoAlbum, User
-from tests.conftest import REPO, Web, make_config, make_jpegs, run_cli, web_as
-from tests.test_web import _free_port, _wait_up
+from tests.conftest import Served, Web, make_config, make_jpegs, run_cli, web_as
 
 DURATION = 60  # seconds of everyone writing at once
 UPLOADERS = 2  # web clients uploading through the upload tab
 EDITORS = 1  # web clients creating and renaming albums, editing photo titles
 CLI_FILES = 3  # pictures per `photoflow import-image`
 PASSWORD = "correct horse"
-
-
-class Served:
-    """`photoflow serve` in a child process on a free port of 127.0.0.1 (as tests/test_server.py runs it)."""
-
-    def __init__(self, config: Config, **env: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        full = {**os.environ, **config.env(), "PORT": str(self.port), "PYTHONPATH": str(REPO), **env}
-        # Its log goes to a file: a pipe nobody reads until the end could fill and stall it.
-        self.log = config.datastore.parent / f"serve-{self.port}.log"
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "photoflow", "serve"], cwd=REPO, env=full, stderr=log, text=True
-            )
-        _wait_up(self.base, self.proc)
-
-    def stop(self) -> str:
-        """Stop it (SIGTERM) if it still runs; its log."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=60)
-        return self.log.read_text()
 
 
 @dataclass

@@ -23,9 +23,8 @@ from photoflow.config import Config
 from photoflow.importer import ImportOptions
 from photoflow.library import open_library
 from photoflow.models import File, LoginFailure, Photo, User
-from tests.conftest import REPO, Web, make_config, make_jpegs, run_cli, web_as
+from tests.conftest import REPO, Web, free_port, make_config, make_jpegs, run_cli, wait_up, web_as
 from tests.test_importer import CR3, SMALL_JPEG, copy, exiftool_write
-from tests.test_web import _free_port, _wait_up
 
 pytestmark = pytest.mark.postgres
 
@@ -61,7 +60,7 @@ def cluster(pg_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clu
     bases: list[str] = []
     try:
         for label in ("a", "b"):
-            port = _free_port()
+            port = free_port()
             log = tmp / f"server-{label}.log"
             with log.open("w") as out:
                 procs.append(
@@ -75,7 +74,7 @@ def cluster(pg_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clu
             logs.append(log)
             bases.append(f"http://127.0.0.1:{port}")
         for base, proc in zip(bases, procs, strict=True):
-            _wait_up(base, proc)
+            wait_up(base, proc)
         # This process reads the rows the servers wrote, to check them.
         database.open_database(config.database)
         yield Cluster(config, bases[0], bases[1], logs)

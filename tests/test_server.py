@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +25,8 @@ from photoflow.config import Config
 from photoflow.library import Library, open_library
 from photoflow.models import Photo
 from photoflow.web import create_app
-from tests.conftest import REPO, Web, make_config, run_cli, serving, web_as
-from tests.test_web import _free_port, _wait_up, imported
+from tests.conftest import REPO, Served, Web, free_port, make_config, run_cli, serving, wait_up, web_as
+from tests.test_web import imported
 
 PROXY = "127.0.0.1"
 
@@ -142,29 +141,6 @@ def test_access_log_and_a_500_with_its_request_id_but_no_traceback(library: Libr
 # -- the process: signals and systemd ----------------------------------------------------------------
 
 
-class Served:
-    """`photoflow serve` in a child process on a free port."""
-
-    def __init__(self, config: Config, **env: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        full = {**os.environ, **config.env(), "PORT": str(self.port), "PYTHONPATH": str(REPO), **env}
-        # Its log goes to a file: a pipe nobody reads until the end could fill and stall it.
-        self.log = config.datastore.parent / f"serve-{self.port}.log"
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "photoflow", "serve"], cwd=REPO, env=full, stderr=log, text=True
-            )
-        _wait_up(self.base, self.proc)
-
-    def stop(self) -> str:
-        """Stop it (SIGTERM) if it still runs; its log."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=60)
-        return self.log.read_text()
-
-
 @pytest.fixture
 def ready(tmp_path: Path) -> Config:
     config = make_config(tmp_path)
@@ -226,7 +202,7 @@ def test_sighup_restarts_in_place_and_keeps_sessions(ready: Config) -> None:
         pid = served.proc.pid
         served.proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)
-        _wait_up(served.base, served.proc)
+        wait_up(served.base, served.proc)
         assert served.proc.pid == pid and served.proc.poll() is None
         assert browser.get("/account").status_code == 200  # still logged in
     finally:
@@ -328,7 +304,7 @@ def nginx_in_front(tmp_path: Path, upstream: str, datastore: Path) -> Iterator[s
          "-keyout", str(work / "key.pem"), "-out", str(work / "cert.pem")],
         check=True, capture_output=True,
     )  # fmt: skip
-    plain_port, tls_port = _free_port(), _free_port()
+    plain_port, tls_port = free_port(), free_port()
     site = (REPO / "contrib/nginx.conf").read_text()
     for old, new in (
         ("server 127.0.0.1:8080;", f"server {upstream.removeprefix('http://')};"),

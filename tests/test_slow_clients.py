@@ -14,8 +14,7 @@ import requests
 
 from photoflow.config import Config
 from photoflow.server import BODY_PRELOAD, HEAD_TIMEOUT
-from tests.conftest import make_config, run_cli
-from tests.test_concurrency import Served
+from tests.conftest import Served, make_config, run_cli
 
 THREADS = 4
 SLOW_HEADS = THREADS + 4  # more than the server has threads: any one of them holding a thread starves it

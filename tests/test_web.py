@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -21,7 +20,7 @@ from photoflow.config import Config
 from photoflow.importer import ImportOptions
 from photoflow.library import Library
 from photoflow.models import Album, File, Photo, PhotoAlbum, Session, User
-from tests.conftest import REPO, Web, make_config, run_cli, web_as
+from tests.conftest import REPO, Web, free_port, make_config, run_cli, wait_up, web_as
 
 JPEG = "jpeg/small-cameras/Canon_40D.jpg"
 CR3 = "raw/Canon-R6-pruned.CR3"
@@ -351,12 +350,12 @@ def test_a_100_mb_raw_uploads_without_filling_memory(
     with big.open("wb") as out:  # the real 24 MP DNG, padded to 100 MB as a RAW with a large trailer
         out.write((samples / "raw/synthetic_24mp_fullprev.dng").read_bytes())
         out.truncate(100 * 1024 * 1024)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **config.env(), "PORT": str(port), "PYTHONPATH": str(REPO), "THREADS": "4"}
     proc = subprocess.Popen([sys.executable, "serve.py", "run"], cwd=REPO, env=env, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_up(base, proc)
+        wait_up(base, proc)
         browser = web_as(base, "admin", "correct horse")
         before = _peak_rss(proc.pid)
         answer = browser.upload(big)
@@ -369,27 +368,6 @@ def test_a_100_mb_raw_uploads_without_filling_memory(
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert File.get().size == 100 * 1024 * 1024
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_up(base: str, proc: subprocess.Popen) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2):
-                return
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
 
 
 def _peak_rss(pid: int) -> int:
@@ -492,14 +470,14 @@ def test_grid_json(server: str, library: Library, admin: User, samples: Path) ->
 def test_serve_command_serves_the_gallery(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     assert run_cli(config, "db", "upgrade").returncode == 0
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **config.env(), "PORT": str(port), "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "photoflow", "serve"], cwd=REPO, env=env, stderr=subprocess.PIPE
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_up(base, proc)
+        wait_up(base, proc)
         assert Web(base).get("/").headers["Location"].endswith("/setup")
         assert Web(base).get("/static/vendor/pig.js").status_code == 200
     finally:
