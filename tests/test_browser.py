@@ -489,6 +489,8 @@ def test_a_refused_file_shows_its_reason_in_its_row(browser: Browser, server: st
         cls, status, _ = queue_rows(page)["holiday.jpg"]
         assert cls == "failed" and status.startswith("failed: ") and len(status) > len("failed: "), status
         assert "connection" not in status and "answered" not in status, status
+        page.wait_for_selector("#summary:has-text('1 failed')")
+        assert page.locator("#summary a.after-upload").count() == 0  # nothing arrived: nowhere to go
         console.check("a refused upload")
     finally:
         context.close()

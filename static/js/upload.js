@@ -228,11 +228,14 @@
     const count = (status) => items.filter((item) => item.row.className === status).length;
     summary.textContent = `${count("imported")} imported, ${count("duplicate")} already here, ` +
       `${count("attached")} attached, ${count("failed")} failed`;
-    const link = document.createElement("a");
-    link.href = `${window.Photoflow.root()}${album ? `/album/${album}` : "/"}`;
-    link.textContent = album ? "Open the album" : "See them";
-    link.className = "after-upload";
-    summary.append(" · ", link);
+    // Somewhere to go only when something arrived (nothing to see when every file was refused).
+    if (items.some((item) => ["imported", "duplicate", "attached"].includes(item.row.className))) {
+      const link = document.createElement("a");
+      link.href = `${window.Photoflow.root()}${album ? `/album/${album}` : "/"}`;
+      link.textContent = album ? "Open the album" : "See them";
+      link.className = "after-upload";
+      summary.append(" · ", link);
+    }
     start.disabled = !items.some((item) => !item.done);
   });
 })();
