@@ -22,7 +22,6 @@ import re
 import secrets
 import struct
 import subprocess
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from photoflow.importer import ImportOptions
 from photoflow.library import Library, open_library
 from photoflow.models import Album, File, LoginFailure, Photo, User
 from photoflow.web import create_app
-from tests.conftest import REPO, Web, make_config, make_jpegs, run_cli, serving, web_as
+from tests.conftest import REPO, Web, make_config, make_jpegs, png_bomb, run_cli, serving, web_as
 
 # Photoflow silences Pillow's warning once per process (it refuses above its own limit); pytest restores
 # the warning filters after each test, so the server's threads would show it here.
@@ -679,19 +678,6 @@ def test_web_upload_names_are_only_display_text(
 
 
 # -- hostile files -------------------------------------------------------------------------------------
-
-
-def png_bomb(width: int, height: int) -> bytes:
-    """A valid PNG declaring width x height 1-bit pixels, all zero, in a few KB."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\x00" * (1 + (width + 7) // 8)
-    comp = zlib.compressobj(9)
-    body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
 
 
 def djvu_exploit(marker: Path) -> bytes:

@@ -20,9 +20,8 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,7 +39,7 @@ from photoflow.importer import ImportOptions
 from photoflow.library import Library, open_library
 from photoflow.models import File, Photo, User
 from photoflow.storage import DERIVATIVES, Datastore
-from tests.conftest import REPO, Web, make_config, make_jpegs, run_cli, serving, web_as
+from tests.conftest import REPO, Web, eventually, make_config, make_jpegs, run_cli, serving, web_as
 from tests.test_piwigo import Client, failure, ok_result
 
 PASSWORD = "correct horse"
@@ -426,15 +425,6 @@ def test_a_full_temporary_directory_changes_nothing_for_imports_and_uploads(
 # -- a Piwigo client that goes away mid-upload -------------------------------------------------------------
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def test_a_piwigo_client_that_goes_away_mid_add_simple_leaves_no_file_and_no_row(
     server: str, library: Library, admin: User, tmp_path: Path
 ) -> None:
@@ -457,8 +447,8 @@ def test_a_piwigo_client_that_goes_away_mid_add_simple_leaves_no_file_and_no_row
     ).encode()
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
         sock.sendall(request_head + head + data)
-        assert wait_for(lambda: any(library.store.tmp.iterdir())), "the upload never reached tmp/"
-    assert wait_for(lambda: nothing_in_tmp(library.store)), list(library.store.tmp.iterdir())
+        assert eventually(lambda: any(library.store.tmp.iterdir())), "the upload never reached tmp/"
+    assert eventually(lambda: nothing_in_tmp(library.store)), list(library.store.tmp.iterdir())
     assert snapshot(library.store) == earlier
     assert check_datastore(library.store).ok, check_datastore(library.store).lines()
     assert integrity(library.config) == "ok"

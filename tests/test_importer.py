@@ -6,7 +6,6 @@ import io
 import shutil
 import subprocess
 import time
-import zlib
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from photoflow.check import check_datastore
 from photoflow.importer import ImportOptions, ImportSummary, display_name, pair_key, unpair_raw
 from photoflow.library import Library
 from photoflow.models import Album, File, Photo, PhotoAlbum, User
+from tests.conftest import png_bomb
 
 CR3 = "raw/Canon-R6-pruned.CR3"  # real preview, 2021:05:12 12:21:21
 DNG = "raw/synthetic_24mp_fullprev.dng"  # 24 MP with a full-size preview
@@ -234,22 +234,6 @@ def test_album_and_owner_options(library: Library, admin: User, samples: Path) -
 # -- bad input ---------------------------------------------------------------------------------------
 
 
-def png_bomb(path: Path, width: int, height: int) -> None:
-    """A valid PNG declaring width x height 1-bit pixels, all zero, in a few KB."""
-    import struct
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\x00" * (1 + (width + 7) // 8)
-    comp = zlib.compressobj(9)
-    body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
-    )
-
-
 def test_bad_files_fail_alone_with_reasons_and_leave_nothing(
     library: Library, admin: User, samples: Path, tmp_path: Path
 ) -> None:
@@ -261,7 +245,7 @@ def test_bad_files_fail_alone_with_reasons_and_leave_nothing(
     (bad / "page.jpg").write_text("<!doctype html><script>alert(1)</script>")
     (bad / "djvu.jpg").write_bytes(b"AT&TFORM\x00\x00\x01\x00DJVUINFO" + b"\x00" * 200)
     (bad / "empty.jpg").write_bytes(b"")
-    png_bomb(bad / "bomb.png", 10_000, 10_000)
+    (bad / "bomb.png").write_bytes(png_bomb(10_000, 10_000))
     assert (bad / "bomb.png").stat().st_size < 50_000
     good = copy(samples, "jpeg/nature/silver_fir.jpg", bad, "a\nnewline.jpg")
     summary = run_import(library, admin, bad)

@@ -20,7 +20,6 @@ import socket
 import stat
 import struct
 import tempfile
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +38,7 @@ from photoflow.models import File, Photo, User
 from photoflow.storage import Datastore
 from photoflow.web import multipart
 from photoflow.web.multipart import MAX_FIELD_BYTES, MAX_HEADER_BYTES, Form, parse
-from tests.conftest import Web, web_as
+from tests.conftest import Web, eventually, web_as
 
 BOUNDARY = "pfTestBoundary7MA4YWxkTrZu0gW"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -558,15 +557,6 @@ def _open_upload(member: Web, declared: int) -> tuple[socket.socket, bytes]:
     return socket.create_connection((parts.hostname, parts.port), timeout=30), head
 
 
-def _wait(condition: Callable[[], bool], seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 @pytest.mark.parametrize("how", ["close", "reset"])
 def test_a_client_that_goes_away_mid_upload_leaves_no_file_and_no_row(
     how: str, member: Web, library: Library
@@ -578,13 +568,13 @@ def test_a_client_that_goes_away_mid_upload_leaves_no_file_and_no_row(
     try:
         sock.sendall(request_head + head + data)  # a sixteenth of what it declared
         # The server is writing the part into tmp/ ...
-        assert _wait(lambda: any(library.store.tmp.iterdir())), "the upload never reached tmp/"
+        assert eventually(lambda: any(library.store.tmp.iterdir())), "the upload never reached tmp/"
     finally:
         if how == "reset":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
     # ... and once the client is gone, nothing of it stays.
-    assert _wait(lambda: not any(library.store.tmp.iterdir())), list(library.store.tmp.iterdir())
+    assert eventually(lambda: not any(library.store.tmp.iterdir())), list(library.store.tmp.iterdir())
     _nothing_left(library)
     assert [p for p in library.store.stored_files()] == []
     # The server still serves.
@@ -674,7 +664,7 @@ def test_an_upload_without_a_token_is_refused_before_anything_reads_its_body(ser
     before = _spooled(4 * 1024 * 1024)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
         sock.sendall(head + first + bytes(sent))
-        spooled = _wait(lambda: bool(_spooled(4 * 1024 * 1024) - before), seconds=3)
+        spooled = eventually(lambda: bool(_spooled(4 * 1024 * 1024) - before), seconds=3)
     assert not spooled, "a visitor's upload without a token was spooled to a temporary file"
 
 

@@ -5,10 +5,7 @@ argon2 parameters replaced at the next login (through the web and through ws.php
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,27 +15,12 @@ from argon2 import PasswordHasher
 from photoflow import passwords, services
 from photoflow.library import Library
 from photoflow.models import Album, File, Photo, User
-from photoflow.server import MAX_REQUEST_HEADER, make_server
+from photoflow.server import MAX_REQUEST_HEADER
 from tests.conftest import web_as
 from tests.test_piwigo import Client
 
 PASSWORD = "correct horse"
 SMALL = "jpeg/small-cameras/Canon_40D.jpg"
-
-
-@pytest.fixture
-def served(library: Library) -> Iterator[str]:
-    """The server exactly as `photoflow serve` makes it (limits included), on a free port."""
-    server = make_server(replace(library.config, host="127.0.0.1", port=0))
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    host, port = server.bind_addr[:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        thread.join(timeout=10)
 
 
 def raw_exchange(base: str, request: bytes) -> bytes:
@@ -51,16 +33,17 @@ def raw_exchange(base: str, request: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def test_headers_beyond_the_limit_are_refused_and_the_server_goes_on(served: str, admin: User) -> None:
-    """cheroot has no header limit by default: a client could send headers until memory runs out."""
+def test_headers_beyond_the_limit_are_refused_and_the_server_goes_on(server: str, admin: User) -> None:
+    """cheroot has no header limit by default: a client could send headers until memory runs out.
+    (The test server is built as `photoflow serve` builds its own: server.build_server.)"""
     huge = b"X-Padding: " + b"a" * (MAX_REQUEST_HEADER + 1024) + b"\r\n"
-    answer = raw_exchange(served, b"GET / HTTP/1.1\r\nHost: x\r\n" + huge + b"Connection: close\r\n\r\n")
+    answer = raw_exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n" + huge + b"Connection: close\r\n\r\n")
     status = answer.split(b"\r\n", 1)[0]
     assert status.split()[1] in (b"413", b"431"), status
     many = b"".join(b"X-H%d: v\r\n" % n for n in range(MAX_REQUEST_HEADER // 8))
-    answer = raw_exchange(served, b"GET / HTTP/1.1\r\nHost: x\r\n" + many + b"Connection: close\r\n\r\n")
+    answer = raw_exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\n" + many + b"Connection: close\r\n\r\n")
     assert answer.split(b"\r\n", 1)[0].split()[1] in (b"413", b"431")
-    assert requests.get(served + "/healthz", timeout=10).json() == {"status": "ok"}
+    assert requests.get(server + "/healthz", timeout=10).json() == {"status": "ok"}
 
 
 def test_ten_parallel_uploads_of_one_file_are_one_photo(
