@@ -115,9 +115,12 @@ def test_slow_heads_and_bodies_do_not_starve_visitors(ready: Config) -> None:
         # Two with bodies larger than the server reads ahead, which slow down: these do reach a thread
         # (the app reads the form, under Bottle's 100 kB), and are cut off at the minimum body rate: 408.
         big_head = body_head.replace(b"Content-Length: 5000", f"Content-Length: {4 * BODY_PRELOAD}".encode())
-        draggers = range(SLOW_HEADS + SLOW_BODIES, SLOW_HEADS + SLOW_BODIES + 2)
-        for _ in draggers:
+        draggers = range(SLOW_HEADS + SLOW_BODIES, SLOW_HEADS + SLOW_BODIES + 3)
+        for _ in range(2):
             trickler.open(big_head + b"name=" + b"x" * (2 * BODY_PRELOAD), b"x" * 1000)
+        # And one at ws.php, which answers in Piwigo's JSON (and logs no traceback: asserted below).
+        ws_head = big_head.replace(b"POST /login ", b"POST /ws.php?format=json ")
+        trickler.open(ws_head + b"method=pwg.getVersion&x=" + b"x" * (2 * BODY_PRELOAD), b"x" * 1000)
         trickler.thread.start()
         time.sleep(3 * TRICKLE)  # every slow connection has sent something more
 
@@ -140,6 +143,9 @@ def test_slow_heads_and_bodies_do_not_starve_visitors(ready: Config) -> None:
         assert trickler.open_count(everyone) == 0, f"still open: {set(everyone) - set(trickler.closed)}"
         for i in draggers:
             assert trickler.answers.get(i, b"").startswith(b"HTTP/1.1 408 "), trickler.answers.get(i)
+        assert b'"stat":"fail"' in trickler.answers[draggers[-1]].replace(b" ", b""), trickler.answers[
+            draggers[-1]
+        ]
         print(f"closed after (s): {sorted(round(t, 1) for t in trickler.closed.values())}")
         visit(served.base)
     finally:

@@ -86,6 +86,10 @@ def handle(library: Library) -> HTTPResponse:
         return _failure(fmt, WsError(piwigo.STORAGE_FULL, exc.reason[:1].upper() + exc.reason[1:]))
     except PhotoflowError as exc:
         return _failure(fmt, WsError(piwigo.INVALID_PARAM, exc.reason))
+    except TimeoutError:  # the body came slower than the server's minimum rate (server.py): the
+        # client's doing, not a fault of ours to log with a traceback
+        log.info("ws.php %s: the request body came too slowly", request.method)
+        return _failure(fmt, WsError(408, "The request body came too slowly"))
     except Exception:  # never an HTML 500: clients parse the body whatever happens
         log.exception("ws.php %s failed", request.method)
         return _failure(fmt, WsError(piwigo.SERVER_ERROR, "Internal error"))
