@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from peewee import (
@@ -19,6 +20,17 @@ from peewee import (
 )
 
 from photoflow.db import db
+
+# A row id as clients send it: ASCII digits that fit the 64-bit id columns. Anything else is refused,
+# never passed on: "²".isdigit() is true but int("²") raises, and past 2**63 SQLite raises
+# OverflowError; both were 500s. Bottle's <id:int> route filter takes the same pattern (web/app.py).
+ID_DIGITS = r"[0-9]{1,18}"
+_ID = re.compile(ID_DIGITS)
+
+
+def parse_id(text: str | None) -> int | None:
+    """The id `text` spells, or None when it spells none."""
+    return int(text) if text and _ID.fullmatch(text) else None
 
 
 def utcnow() -> dt.datetime:

@@ -40,7 +40,7 @@ from photoflow.importer import (
     replace_picture,
 )
 from photoflow.library import Library
-from photoflow.models import Album, File, Photo, PhotoAlbum, PhotoTag, Session, Tag, utcnow
+from photoflow.models import Album, File, Photo, PhotoAlbum, PhotoTag, Session, Tag, parse_id, utcnow
 from photoflow.storage import Staged, StorageFull
 
 VERSION = "14.5.0"  # the Piwigo release Photoflow answers as (digiKam needs 2.4 or newer)
@@ -179,7 +179,6 @@ class Param:
 _TRUE = {"true", "1", "on", "yes"}
 _FALSE = {"false", "0", "off", "no", ""}
 _INT = re.compile(r"^-?\d{1,18}$")
-_ID = re.compile(r"[0-9]{1,18}")  # an id inside a list (categories, tag_ids)
 
 
 def _value(param: Param, raw: str) -> Any:
@@ -298,19 +297,20 @@ def dispatch(call: Call) -> Answer:
     except WsError:
         raise
     except NotFound as exc:
-        raise WsError(NOT_FOUND, _message(exc)) from None
+        raise WsError(NOT_FOUND, message(exc)) from None
     except Forbidden as exc:
-        raise WsError(ACCESS_DENIED, _message(exc)) from None
+        raise WsError(ACCESS_DENIED, message(exc)) from None
     except (Invalid, Conflict, TooLarge) as exc:
-        raise WsError(INVALID_PARAM, _message(exc)) from None
+        raise WsError(INVALID_PARAM, message(exc)) from None
     except StorageFull as exc:
-        raise WsError(STORAGE_FULL, _message(exc)) from None
+        raise WsError(STORAGE_FULL, message(exc)) from None
     except PhotoflowError as exc:
-        raise WsError(SERVER_ERROR, _message(exc)) from None
+        raise WsError(SERVER_ERROR, message(exc)) from None
     return result if isinstance(result, Answer) else Answer(result)
 
 
-def _message(exc: PhotoflowError) -> str:
+def message(exc: PhotoflowError) -> str:
+    """A refusal's reason as Piwigo clients show it: a sentence."""
     return exc.reason[:1].upper() + exc.reason[1:]
 
 
@@ -479,7 +479,7 @@ def login(call: Call, p: dict[str, Any]) -> Answer:
     try:
         user = sessions.login(p["username"], p["password"], call.address)
     except sessions.RateLimited as exc:
-        raise WsError(BAD_LOGIN, _message(exc)) from None
+        raise WsError(BAD_LOGIN, message(exc)) from None
     if user is None:
         raise WsError(BAD_LOGIN, "Invalid username/password")
     started = sessions.start(user)
@@ -1039,16 +1039,15 @@ def _category_list(raw: str | None) -> list[int]:
         first = part.split(",")[0].strip()
         if not first:
             continue
-        # ASCII digits that fit the database: "²".isdigit() is true but int("²") raises, and SQLite
-        # raises OverflowError past 2**63; both were "Internal error" 500s.
-        if not _ID.fullmatch(first):
+        album_id = parse_id(first)  # (isdigit() let "²" and 20-digit ids through to 500s)
+        if album_id is None:
             raise WsError(INVALID_PARAM, "Invalid parameter categories")
-        ids.append(int(first))
+        ids.append(album_id)
     return ids
 
 
 def _tag_names(raw: str | None) -> tuple[str, ...]:
-    ids = [int(part) for part in re.split(r"[\s,;|]+", raw or "") if _ID.fullmatch(part)]
+    ids = [i for i in map(parse_id, re.split(r"[\s,;|]+", raw or "")) if i is not None]
     return tuple(t.name for t in Tag.select().where(Tag.id.in_(ids))) if ids else ()
 
 

@@ -21,6 +21,7 @@ from photoflow.errors import (
     Unavailable,
 )
 from photoflow.library import Library
+from photoflow.models import ID_DIGITS
 from photoflow.sessions import RateLimited
 from photoflow.storage import StorageFull
 from photoflow.web import account, files, pages, proxy, upload, ws
@@ -104,10 +105,9 @@ def _discard_unread_body(environ: dict[str, Any]) -> None:
 def create_app(library: Library) -> PhotoflowApp:
     """The web application serving `library`."""
     app = PhotoflowApp(library)
-    # Ids in paths are ASCII digits that fit the database's 64-bit integers. Bottle's own int filter
-    # takes any number of any digits: /album/99999999999999999999 made SQLite raise OverflowError, a 500
-    # where a 404 belongs.
-    app.router.add_filter("int", lambda conf: (r"[0-9]{1,18}", int, lambda x: str(int(x))))
+    # Ids in paths follow models.ID_DIGITS. Bottle's own int filter takes any number of any digits:
+    # /album/99999999999999999999 made SQLite raise OverflowError, a 500 where a 404 belongs.
+    app.router.add_filter("int", lambda conf: (ID_DIGITS, int, lambda x: str(int(x))))
 
     @app.hook("before_request")
     def _begin() -> None:

@@ -26,7 +26,7 @@ from photoflow.access import ANONYMOUS
 from photoflow.errors import Invalid, NotFound
 from photoflow.filetypes import name_for
 from photoflow.library import Library
-from photoflow.models import File, Photo
+from photoflow.models import File, Photo, parse_id
 from photoflow.storage import DERIVATIVE_SIZES
 from photoflow.web.context import Context, current, open_share, site
 from photoflow.web.context import root as url_prefix
@@ -192,12 +192,9 @@ def album_zip(album_id: int) -> HTTPResponse:
 def selection_zip() -> HTTPResponse:
     """Chosen photos (?ids=1,2,3) as a zip."""
     ctx = current()
-    try:
-        ids = [int(part) for part in (request.query.get("ids") or "").split(",") if part.strip()]
-        if any(abs(i) >= 2**63 for i in ids):  # beyond, SQLite raises OverflowError (was a 500)
-            raise ValueError
-    except ValueError:
-        raise Invalid("ids must be photo numbers separated by commas") from None
+    ids = [parse_id(part.strip()) for part in (request.query.get("ids") or "").split(",") if part.strip()]
+    if None in ids:
+        raise Invalid("ids must be photo numbers separated by commas")
     if not ids or len(ids) > MAX_SELECTION:
         raise Invalid(f"choose between 1 and {MAX_SELECTION} photos")
     photos = Photo.select().where(Photo.id.in_(ids) & access.visible_photos(ctx.viewer))

@@ -14,7 +14,7 @@ from bottle import Bottle, HTTPResponse, request, static_file
 from photoflow import access, gallery, services
 from photoflow.errors import Forbidden, Invalid, NotFound
 from photoflow.library import Library
-from photoflow.models import File, Photo
+from photoflow.models import File, Photo, parse_id
 from photoflow.web.context import answer_json, check_csrf, current, go, open_share, page, safe_next
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
@@ -91,7 +91,7 @@ def install(app: Bottle, library: Library) -> None:
         ctx = current()
         photo = access.photo_for(ctx.viewer, photo_id)
         album = None
-        album_id = _int(request.query.get("album"))
+        album_id = parse_id(request.query.get("album"))
         if album_id is not None:
             album = access.album_for(ctx.viewer, album_id)
         elif ctx.shared is not None:
@@ -127,7 +127,7 @@ def install(app: Bottle, library: Library) -> None:
     def upload_page() -> str:
         ctx = current()
         access.require_member(ctx.viewer)
-        ctx.extra["album"] = _int(request.query.get("album"))
+        ctx.extra["album"] = parse_id(request.query.get("album"))
         return page("upload", title="Upload", albums=services.albums())
 
     # -- JSON for the grids --------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def install(app: Bottle, library: Library) -> None:
             services.set_album_visibility(album.id, public)
             message = "The album is public: anyone can see it." if public else "The album is private."
         elif action == "cover":
-            services.set_cover(album.id, _int(request.forms.get("photo")))
+            services.set_cover(album.id, parse_id(request.forms.get("photo")))
             message = "Cover chosen."
         elif action == "remove":
             count = services.remove_from_album(album.id, _ints(request.forms.getall("photo")))
@@ -230,14 +230,8 @@ def _check_days(newest: str, oldest: str) -> None:
         raise Invalid(f"ask for at most {MAX_DAYS_SPAN} days, oldest first")
 
 
-def _int(value: str | None) -> int | None:
-    # ASCII digits, few enough for the database: "²".isdigit() is true but int("²") raises, and an id
-    # past 2**63 makes SQLite raise OverflowError; both were 500s.
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 18 else None
-
-
 def _ints(values: list[str]) -> list[int]:
-    return [number for number in map(_int, values) if number is not None]
+    return [number for number in map(parse_id, values) if number is not None]
 
 
 def _metadata_rows(photo: Photo) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from photoflow import access, services
 from photoflow.errors import Invalid, PhotoflowError, TooLarge
 from photoflow.importer import FileResult, ImportOptions, Prepared, display_name, finalise, pair_key
 from photoflow.library import Library
+from photoflow.models import parse_id
 from photoflow.storage import StorageFull
 from photoflow.web import multipart
 from photoflow.web.context import answer_json, check_csrf, current
@@ -84,11 +85,8 @@ def install(app: Bottle, library: Library) -> None:
 def _album_id(raw: str | None) -> int | None:
     if not raw:
         return None
-    try:
-        album_id = int(raw)
-    except ValueError:
-        raise Invalid("album must be an album number") from None
-    if abs(album_id) >= 2**63:  # beyond, SQLite raises OverflowError (was a 500)
+    album_id = parse_id(raw)
+    if album_id is None:
         raise Invalid("album must be an album number")
     services.album_exists(album_id)
     return album_id

@@ -83,7 +83,7 @@ def handle(library: Library) -> HTTPResponse:
     except WsError as error:
         return _failure(fmt, error)
     except StorageFull as exc:  # while the body was being staged, before any method ran
-        return _failure(fmt, WsError(piwigo.STORAGE_FULL, exc.reason[:1].upper() + exc.reason[1:]))
+        return _failure(fmt, WsError(piwigo.STORAGE_FULL, piwigo.message(exc)))
     except PhotoflowError as exc:
         return _failure(fmt, WsError(piwigo.INVALID_PARAM, exc.reason))
     except TimeoutError:  # the body came slower than the server's minimum rate (server.py): the
