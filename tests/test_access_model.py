@@ -249,13 +249,17 @@ class AccessModel(RuleBasedStateMachine):
         redirected(answer, "photo form")
         photo.albums = set(wanted)
 
+    def _photo_in_an_album(self, data: st.DataObject) -> tuple[ModelPhoto, int]:
+        """A photo that is in some album, and one of its albums."""
+        ids = sorted(p.id for p in self.photos.values() if p.albums)
+        photo = self.photos[data.draw(st.sampled_from(ids), label="photo")]
+        return photo, data.draw(st.sampled_from(sorted(photo.albums)), label="album")
+
     @precondition(lambda self: any(p.albums for p in self.photos.values()))
     @rule(data=st.data())
     def take_out_of_an_album(self, data: st.DataObject) -> None:
         """The album's "remove" form, or the photo's form with one album less."""
-        ids = sorted(p.id for p in self.photos.values() if p.albums)
-        photo = self.photos[data.draw(st.sampled_from(ids), label="photo")]
-        album = data.draw(st.sampled_from(sorted(photo.albums)), label="album")
+        photo, album = self._photo_in_an_album(data)
         if data.draw(st.booleans(), label="through the album's form"):
             answer = self.env.admin.post(f"/album/{album}", {"action": "remove", "photo": str(photo.id)})
         else:
@@ -308,9 +312,7 @@ class AccessModel(RuleBasedStateMachine):
     @precondition(lambda self: any(p.albums for p in self.photos.values()))
     @rule(data=st.data())
     def choose_a_cover(self, data: st.DataObject) -> None:
-        ids = sorted(p.id for p in self.photos.values() if p.albums)
-        photo = self.photos[data.draw(st.sampled_from(ids), label="photo")]
-        album = data.draw(st.sampled_from(sorted(photo.albums)), label="album")
+        photo, album = self._photo_in_an_album(data)
         answer = self.env.admin.post(f"/album/{album}", {"action": "cover", "photo": str(photo.id)})
         redirected(answer, "cover form")
 
