@@ -23,9 +23,19 @@ from pathlib import Path
 from typing import TypeVar
 
 from photoflow.config import Config, load_config
-from photoflow.importer import FileResult, ImportOptions, ImportSummary, Prepared, finalise, pair_key
+from photoflow.errors import PhotoflowError
+from photoflow.importer import (
+    FileResult,
+    ImportOptions,
+    ImportSummary,
+    Pipeline,
+    Prepared,
+    finalise,
+    pair_key,
+)
 from photoflow.library import Library, open_library
-from photoflow.services import RenderJob, render_photo
+from photoflow.models import File, Photo
+from photoflow.storage import Datastore
 
 Progress = Callable[[int, int, FileResult | None], None]
 
@@ -34,6 +44,40 @@ Progress = Callable[[int, int, FileResult | None], None]
 _PICTURE_HINTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 # Below this many files the start-up of worker processes costs more than it saves.
 _POOL_THRESHOLD = 4
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """What it takes to (re)make one photo's derivatives: plain values, so it crosses processes."""
+
+    photo_id: int
+    sha256: str
+    path: str
+    raw: bool  # shown from a RAW's embedded preview
+
+
+def render_jobs(store: Datastore, missing_only: bool = False) -> Iterator[RenderJob]:
+    """The photos whose derivatives to make: all, or only those with some derivative missing."""
+    query = (
+        Photo.select(Photo.id, Photo.sha256, File.path, Photo.kind)
+        .join(File, on=(File.sha256 == Photo.sha256))
+        .order_by(Photo.id)
+        .tuples()
+    )
+    for photo_id, sha, path, kind in query.iterator():
+        if missing_only and store.has_derivatives(sha):
+            continue
+        yield RenderJob(photo_id, sha, path, kind == "raw")
+
+
+def render_photo(pipeline: Pipeline, job: RenderJob) -> str:
+    """Make one photo's derivatives again from its stored file; returns an error reason or ''."""
+    try:
+        rendered = pipeline.render(pipeline.store.resolve(job.path), job.raw)
+        pipeline.store.write_derivatives(job.sha256, rendered.outputs)
+    except PhotoflowError as exc:
+        return exc.reason
+    return ""
 
 
 @dataclass(frozen=True)
