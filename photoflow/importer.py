@@ -16,7 +16,7 @@ import datetime as dt
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
@@ -303,11 +303,18 @@ class _Plan:
     remove_derivatives: list[str] = field(default_factory=list)
 
 
-def finalise(group: list[Prepared], options: ImportOptions, store: Datastore) -> list[FileResult]:
+# What a caller writes with the rows, in the same transaction: given the results of the group.
+WithRows = Callable[[list[FileResult]], None]
+
+
+def finalise(
+    group: list[Prepared], options: ImportOptions, store: Datastore, with_rows: WithRows | None = None
+) -> list[FileResult]:
     """Pair one group of prepared files that share a base name and write their rows.
 
     Runs in one short write transaction; retried when a concurrent importer committed the same bytes
-    first, in which case those files come out as duplicates.
+    first, in which case those files come out as duplicates. `with_rows` runs inside it, after the
+    rows: an upload's title, tags, level and albums are written with the photo or not at all.
     """
     for attempt in range(3):
         plan = _Plan()
@@ -316,6 +323,8 @@ def finalise(group: list[Prepared], options: ImportOptions, store: Datastore) ->
                 _lock_pairing(options.owner_id)
                 lock_content(p.sha256 for p in group if p.sha256)
                 _pair_group([_still_there(p, store) for p in group], options, plan)
+                if with_rows is not None:
+                    with_rows(plan.results)
                 crash_point("in-transaction")
             break
         except IntegrityError:
@@ -710,12 +719,19 @@ def _link_album(photo: Photo, options: ImportOptions) -> None:
 # -- replacing a picture -----------------------------------------------------------------------------
 
 
-def replace_picture(photo_id: int, p: Prepared, store: Datastore) -> FileResult:
+def replace_picture(
+    photo_id: int, p: Prepared, store: Datastore, with_rows: WithRows | None = None
+) -> FileResult:
     """Show a photo from a new picture from now on (Piwigo's overwrite): its id, albums, tags, level and
-    what the person set by hand stay; the old picture's file and derivatives go."""
+    what the person set by hand stay; the old picture's file and derivatives go. `with_rows` runs in
+    the same transaction, as in `finalise`."""
     if p.status == "duplicate":
         if p.photo_id == photo_id:
-            return FileResult(p.name, "duplicate", "this picture already", photo_id, p.role)
+            result = FileResult(p.name, "duplicate", "this picture already", photo_id, p.role)
+            if with_rows is not None:
+                with db.atomic():
+                    with_rows([result])
+            return result
         raise Invalid(f"this file is already photo {p.photo_id}")
     if p.role != "original":
         store.remove(p.path)
@@ -731,12 +747,15 @@ def replace_picture(photo_id: int, p: Prepared, store: Datastore) -> FileResult:
         for row in old:
             row.delete_instance()
         _add_file(photo, p)
+        result = FileResult(p.name, "imported", "replaced the photo's picture", photo_id, p.role)
+        if with_rows is not None:
+            with_rows([result])
     for row in old:
         if not File.select().where(File.path == row.path).exists():
             store.remove(row.path)
     if old_sha != photo.sha256 and not Photo.select().where(Photo.sha256 == old_sha).exists():
         store.remove_derivatives(old_sha)
-    return FileResult(p.name, "imported", "replaced the photo's picture", photo_id, p.role)
+    return result
 
 
 # -- undoing a pair ----------------------------------------------------------------------------------
