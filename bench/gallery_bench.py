@@ -207,8 +207,12 @@ def _level(rng: random.Random) -> int:
     return rng.choice((1, 2, 4, 8)) if rng.random() < 0.04 else 0
 
 
-def build_library(root: Path, count: int, samples: Sequence[Sample]) -> tuple[dict[str, str], Shape]:
-    """A fresh datastore and database under `root` holding `count` photos; its environment and shape."""
+def build_library(
+    root: Path, count: int, samples: Sequence[Sample], database_url: str | None = None
+) -> tuple[dict[str, str], Shape]:
+    """A fresh datastore and database under `root` holding `count` photos; its environment and shape.
+
+    The database is SQLite in the datastore unless `database_url` names another (PostgreSQL)."""
     from photoflow import db as database
     from photoflow import services
     from photoflow.config import load_config
@@ -216,6 +220,8 @@ def build_library(root: Path, count: int, samples: Sequence[Sample]) -> tuple[di
 
     start = time.perf_counter()
     env = {"DATASTORE": str(root / "datastore"), "HOST": "127.0.0.1"}
+    if database_url:
+        env["DATABASE"] = database_url
     config = load_config(env)
     database.open_database(config.database)
     try:

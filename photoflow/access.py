@@ -122,9 +122,14 @@ def album_photos(viewer: Viewer, album: Album) -> Expression | bool:
             (PhotoAlbum.photo == Photo.id) & (PhotoAlbum.album == album.id)
         )
     )
+    return member_of if viewer.is_member else member_of & visible_in_album(viewer)
+
+
+def visible_in_album(viewer: Viewer) -> Expression | bool:
+    """A condition on Photo, for photos of an album `viewer` may see: members see all, visitors level 0."""
     if viewer.is_member:
-        return member_of
-    return member_of & (Photo.level == 0)
+        return True
+    return Photo.level == 0
 
 
 def require_member(viewer: Viewer) -> User:

@@ -57,6 +57,11 @@ def close_database() -> None:
         db.close()
 
 
+def ping() -> None:
+    """Ask the database for nothing, to see that it answers (raises the driver's error otherwise)."""
+    db.execute_sql("SELECT 1")
+
+
 def runner(database: Database | None = None) -> Runner:
     """peewee's migration runner over `photoflow/migrations/`."""
     return Runner(database or db.obj, directory=str(MIGRATIONS), table_name="schema_migration")

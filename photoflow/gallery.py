@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from peewee import SQL, PostgresqlDatabase, fn
+from peewee import SQL, PostgresqlDatabase, Select, fn
 
-from photoflow.access import Viewer, album_photos, visible_albums, visible_photos
+from photoflow.access import Viewer, album_photos, visible_albums, visible_in_album, visible_photos
 from photoflow.db import db
 from photoflow.describe import camera_name
-from photoflow.models import Album, LibraryState, Photo, PhotoAlbum
+from photoflow.models import Album, File, LibraryState, Photo, PhotoAlbum
 
 NO_DATE = "undated"
 # The first screen: enough photos to fill a large monitor twice over, whole days where they are small.
@@ -39,9 +40,28 @@ class Entry:
         return [self.id, self.sha[:16], round(self.width / max(1, self.height), 4), self.day]
 
 
+_ENTRY = (Photo.id, Photo.sha256, Photo.width, Photo.height, Photo.taken_at)
+
+
 def _entries(query) -> list[Entry]:
-    rows = query.select(Photo.id, Photo.sha256, Photo.width, Photo.height, Photo.taken_at).tuples()
+    rows = query.select(*_ENTRY).tuples()
     return [Entry(pid, sha, w or 1, h or 1, _day(taken)) for pid, sha, w, h, taken in rows.iterator()]
+
+
+def _album_entries(query) -> Iterator[tuple[int, Entry]]:
+    """(album id, Entry) from rows of an album id and the entry's columns."""
+    for album_id, pid, sha, w, h, taken in query.tuples().iterator():
+        yield album_id, Entry(pid, sha, w or 1, h or 1, _day(taken))
+
+
+def _as_time(value: object) -> dt.datetime | None:
+    """A time as the database gave it back from an aggregate (SQLite: text)."""
+    if isinstance(value, dt.datetime) or value is None:
+        return value
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def _day(taken: dt.datetime | str | None) -> str:
@@ -144,6 +164,20 @@ def first_screen(viewer: Viewer, limit: int = FIRST_SCREEN) -> list[Entry]:
 
 
 @dataclass(frozen=True)
+class AlbumSummary:
+    """An album as `viewer` sees it: how many of its photos, when the last was added, its cover.
+
+    `cover` is the chosen cover when the viewer may see it, else the newest photo the viewer may see
+    there; `chosen` says which.
+    """
+
+    count: int = 0
+    last_added: dt.datetime | None = None
+    cover: Entry | None = None
+    chosen: bool = False
+
+
+@dataclass(frozen=True)
 class AlbumCard:
     """An album as the albums page shows it."""
 
@@ -157,19 +191,54 @@ def album_cards(viewer: Viewer) -> list[AlbumCard]:
     albums = list(
         Album.select().where(visible_albums(viewer)).order_by(Album.updated_at.desc(), Album.id.desc())
     )
-    cards = []
-    for album in albums:
-        photos = Photo.select().where(album_photos(viewer, album))
-        count = photos.count()
-        cover = None
-        if album.cover_id is not None:
-            chosen = _entries(photos.where(Photo.id == album.cover_id))
-            cover = chosen[0] if chosen else None
-        if cover is None:
-            newest = _entries(_ordered(photos).limit(1))
-            cover = newest[0] if newest else None
-        cards.append(AlbumCard(album, count, cover))
-    return cards
+    summaries = album_summaries(viewer, [album.id for album in albums])
+    return [AlbumCard(a, summaries[a.id].count, summaries[a.id].cover) for a in albums]
+
+
+def album_summaries(viewer: Viewer, album_ids: list[int]) -> dict[int, AlbumSummary]:
+    """The summary of each of these albums (already checked visible): three queries for any number."""
+    if not album_ids:
+        return {}
+    shown = visible_in_album(viewer)
+    counts = (
+        PhotoAlbum.select(PhotoAlbum.album, fn.COUNT(Photo.id), fn.MAX(PhotoAlbum.added_at).coerce(False))
+        .join(Photo)
+        .where(PhotoAlbum.album.in_(album_ids) & shown)
+        .group_by(PhotoAlbum.album)
+        .tuples()
+    )
+    found = {album_id: (count, _as_time(last)) for album_id, count, last in counts}
+    chosen = dict(
+        _album_entries(
+            PhotoAlbum.select(PhotoAlbum.album, *_ENTRY)
+            .join(Photo)
+            .switch(PhotoAlbum)
+            .join(Album, on=((Album.id == PhotoAlbum.album) & (Album.cover == PhotoAlbum.photo)))
+            .where(PhotoAlbum.album.in_(album_ids) & shown)
+        )
+    )
+    # The newest photo of each album without a visible chosen cover: ranked within its album.
+    rest = [a for a in album_ids if a in found and a not in chosen]
+    newest: dict[int, Entry] = {}
+    if rest:
+        rank = fn.ROW_NUMBER().over(
+            partition_by=[PhotoAlbum.album], order_by=[Photo.taken_at.desc(nulls="last"), Photo.id.desc()]
+        )
+        ranked = (
+            PhotoAlbum.select(*(c.alias(f"c{i}") for i, c in enumerate((PhotoAlbum.album, *_ENTRY))))
+            .select_extend(rank.alias("rank"))
+            .join(Photo)
+            .where(PhotoAlbum.album.in_(rest) & shown)
+            .alias("ranked")
+        )
+        columns = [getattr(ranked.c, f"c{i}") for i in range(len(_ENTRY) + 1)]
+        newest = dict(_album_entries(Select([ranked], columns).where(ranked.c.rank == 1).bind(db)))
+    summaries = {}
+    for album_id in album_ids:
+        count, last = found.get(album_id, (0, None))
+        cover = chosen.get(album_id) or newest.get(album_id)
+        summaries[album_id] = AlbumSummary(count, last, cover, album_id in chosen)
+    return summaries
 
 
 def album_entries(viewer: Viewer, album: Album) -> list[Entry]:
@@ -177,14 +246,43 @@ def album_entries(viewer: Viewer, album: Album) -> list[Entry]:
     return _entries(_ordered(Photo.select().where(album_photos(viewer, album))))
 
 
-def albums_of(photo: Photo, viewer: Viewer) -> list[Album]:
+class AlbumRef(NamedTuple):
+    """An album as a list of a photo's albums names it."""
+
+    id: int
+    title: str
+
+
+def albums_of(photo: Photo, viewer: Viewer) -> list[AlbumRef]:
     """The albums a photo is in that `viewer` may see, by title."""
-    return list(
-        Album.select()
-        .join(PhotoAlbum)
-        .where((PhotoAlbum.photo == photo.id) & visible_albums(viewer))
-        .order_by(Album.title)
-    )
+    return albums_of_photos([photo.id], viewer)[photo.id]
+
+
+def albums_of_photos(photo_ids: list[int], viewer: Viewer) -> dict[int, list[AlbumRef]]:
+    """For each photo, the albums it is in that `viewer` may see, by title: one query for them all."""
+    found: dict[int, list[AlbumRef]] = {photo_id: [] for photo_id in photo_ids}
+    if photo_ids:
+        rows = (
+            PhotoAlbum.select(PhotoAlbum.photo, Album.id, Album.title)
+            .join(Album)
+            .where(PhotoAlbum.photo.in_(photo_ids) & visible_albums(viewer))
+            .order_by(Album.title, Album.id)
+            .tuples()
+        )
+        for photo_id, album_id, title in rows:
+            found[photo_id].append(AlbumRef(album_id, title))
+    return found
+
+
+def shown_files(photo_ids: list[int]) -> dict[int, File]:
+    """For each photo, the file it is downloaded as: its picture, else its RAW. One query."""
+    found: dict[int, File] = {}
+    if photo_ids:
+        # "original" sorts before "raw".
+        query = File.select().where(File.photo.in_(photo_ids) & File.role.in_(["original", "raw"]))
+        for row in query.order_by(File.photo, File.role.desc()):
+            found[row.photo_id] = row
+    return found
 
 
 # -- neighbours --------------------------------------------------------------------------------------

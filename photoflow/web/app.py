@@ -125,7 +125,7 @@ def create_app(library: Library) -> PhotoflowApp:
     def healthz() -> HTTPResponse:
         # Says whether this instance can serve, and nothing about what it holds.
         try:
-            database.db.execute_sql("SELECT 1")
+            database.ping()
             ok = True
         except Exception:
             ok = False

@@ -14,11 +14,11 @@ from typing import Any, BinaryIO
 from bottle import Bottle, request
 
 from photoflow import access, services
-from photoflow.errors import Invalid, PhotoflowError, TooLarge
-from photoflow.importer import FileResult, ImportOptions, Prepared, display_name, finalise, pair_key
+from photoflow.errors import Invalid, TooLarge
+from photoflow.importer import FileResult, Prepared
 from photoflow.library import Library
 from photoflow.models import parse_id
-from photoflow.storage import StorageFull
+from photoflow.services import PhotoEdit, UploadTarget, uploads
 from photoflow.web import multipart
 from photoflow.web.context import answer_json, check_csrf, current
 
@@ -44,23 +44,17 @@ def install(app: Bottle, library: Library) -> None:
         ctx = current()
         user = access.require_member(ctx.viewer)
         album_id = _album_id(request.query.get("album"))
+        target = uploads.check_target(
+            UploadTarget(user.id, PhotoEdit(albums=(album_id,) if album_id is not None else None))
+        )
         length = request.content_length
         if length < 0:
             raise Invalid("the upload must say its length (Content-Length)")
         if length > MAX_REQUEST_BYTES:
             raise TooLarge(f"one upload may hold at most {MAX_REQUEST_BYTES // 1024**3} GB")
-        pipeline = ctx.library.pipeline()
 
         def receive(_field: str, file_name: str, reader: BinaryIO) -> Prepared:
-            name = display_name(file_name)
-            try:
-                staged = ctx.library.store.stage(reader, max_bytes=MAX_REQUEST_BYTES)
-            except StorageFull:
-                raise  # the server's state, not this file's: the whole request is a 507
-            except PhotoflowError as exc:
-                return Prepared(name, pair_key(name), "failed", exc.reason)
-            with ctx.library.rendering:
-                return pipeline.prepare(staged, name, mtime=None)
+            return uploads.receive(ctx.library, reader, file_name, MAX_REQUEST_BYTES)
 
         # A request cut off half way raises here: the part being written is removed by the datastore;
         # parts already complete stay unreferenced, for `photoflow check --sweep --orphans` (deleting
@@ -74,8 +68,7 @@ def install(app: Bottle, library: Library) -> None:
         prepared: list[Prepared] = form.files
         if not prepared:
             raise Invalid("no files in the upload")
-        options = ImportOptions(owner_id=user.id, album_id=album_id)
-        results = finalise(prepared, options, ctx.library.store)
+        results = uploads.upload(ctx.library, prepared, target)
         # Each file has its own result; the status speaks for the request as a whole, so that a script
         # sees at once that nothing was taken (a bomb, a non-picture, a truncated file: 422).
         status = 422 if all(r.status == "failed" for r in results) else 200
@@ -88,7 +81,6 @@ def _album_id(raw: str | None) -> int | None:
     album_id = parse_id(raw)
     if album_id is None:
         raise Invalid("album must be an album number")
-    services.album_exists(album_id)
     return album_id
 
 

@@ -60,7 +60,8 @@ def handle(library: Library) -> HTTPResponse:
     try:
         if fmt not in ("json", "rest"):
             raise WsError(piwigo.INVALID_PARAM, f"Invalid parameter format: {fmt!r} is not offered, use json")
-        session = sessions.lookup(request.get_cookie(COOKIE) or request.get_cookie("pf_session"))
+        cookie = request.get_cookie(COOKIE) or request.get_cookie("pf_session")
+        session = sessions.lookup(cookie)
         viewer = Viewer(user=session.user if session else None)
         params = _params(library, session is not None, uploads)
         name = (params.get("method") or [""])[0] or _query().get("method", [""])[0]
@@ -117,6 +118,7 @@ def handle(library: Library) -> HTTPResponse:
             max_age=lifetime,
         )
     if answer.end_session:
+        sessions.end(cookie)
         response.delete_cookie(COOKIE, path="/")
     return response
 
