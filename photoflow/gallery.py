@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from peewee import SQL, PostgresqlDatabase, Select, fn
 
@@ -43,12 +43,12 @@ class Entry:
 _ENTRY = (Photo.id, Photo.sha256, Photo.width, Photo.height, Photo.taken_at)
 
 
-def _entries(query) -> list[Entry]:
+def _entries(query: Any) -> list[Entry]:
     rows = query.select(*_ENTRY).tuples()
     return [Entry(pid, sha, w or 1, h or 1, _day(taken)) for pid, sha, w, h, taken in rows.iterator()]
 
 
-def _album_entries(query) -> Iterator[tuple[int, Entry]]:
+def _album_entries(query: Any) -> Iterator[tuple[int, Entry]]:
     """(album id, Entry) from rows of an album id and the entry's columns."""
     for album_id, pid, sha, w, h, taken in query.tuples().iterator():
         yield album_id, Entry(pid, sha, w or 1, h or 1, _day(taken))
@@ -70,7 +70,7 @@ def _day(taken: dt.datetime | str | None) -> str:
     return str(taken)[:10]
 
 
-def _ordered(query):
+def _ordered(query: Any) -> Any:
     return query.order_by(Photo.taken_at.desc(nulls="last"), Photo.id.desc())
 
 
@@ -118,7 +118,7 @@ def timeline(viewer: Viewer) -> list[tuple[str, int]]:
     return result
 
 
-def _day_sql():
+def _day_sql() -> Any:
     # The capture day (taken_at is local time: no time zone), written exactly as the indexes of
     # migration 0003 are, so the count reads them in order. coerce(False): peewee would otherwise
     # read the value back through the datetime field.
@@ -298,7 +298,7 @@ def neighbours(viewer: Viewer, photo: Photo, album: Album | None = None) -> tupl
     return (before.id if before else None, after.id if after else None)
 
 
-def _older_than(photo: Photo):
+def _older_than(photo: Photo) -> Any:
     if photo.taken_at is None:
         return Photo.taken_at.is_null() & (Photo.id < photo.id)
     return (
@@ -308,7 +308,7 @@ def _older_than(photo: Photo):
     )
 
 
-def _newer_than(photo: Photo):
+def _newer_than(photo: Photo) -> Any:
     if photo.taken_at is None:
         return Photo.taken_at.is_null(False) | (Photo.id > photo.id)
     return (Photo.taken_at > photo.taken_at) | ((Photo.taken_at == photo.taken_at) & (Photo.id > photo.id))

@@ -132,12 +132,12 @@ def _value(param: Param, raw: str) -> Any:
         return number
     if param.type == "float":
         try:
-            number = float(raw)
+            real = float(raw)
         except ValueError:
             raise WsError(INVALID_PARAM, f"Invalid float parameter {param.name}") from None
-        if not math.isfinite(number):
+        if not math.isfinite(real):
             raise WsError(INVALID_PARAM, f"Invalid float parameter {param.name}")
-        return number
+        return real
     raise AssertionError(param.type)
 
 

@@ -90,7 +90,7 @@ def method_details(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     entry = METHODS.get(p["methodName"])
     if entry is None:
         raise WsError(INVALID_PARAM, "Requested method does not exist")
-    options: dict[str, Any] | list[Any] = {}
+    options: dict[str, Any] = {}
     if entry.post_only:
         options["post_only"] = True
     if entry.admin_only:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from photoflow.db import db
 from photoflow.errors import Invalid, NotFound
@@ -42,7 +43,7 @@ def check_edit(edit: PhotoEdit) -> PhotoEdit:
     """The edit with its texts cleaned; Invalid or NotFound before anything is written or kept."""
     if edit.level is not None and edit.level not in LEVELS:
         raise Invalid(f"level must be one of {', '.join(map(str, LEVELS))}")
-    cleaned = {
+    cleaned: dict[str, Any] = {
         name: clean_text(getattr(edit, name), limit, name)
         for name, limit in _TEXTS
         if getattr(edit, name) is not None
@@ -53,7 +54,7 @@ def check_edit(edit: PhotoEdit) -> PhotoEdit:
         if missing:
             raise NotFound(f"album {missing[0]} does not exist")
     if edit.tags is not None:
-        cleaned["tags"] = tuple(tag_names_cleaned(edit.tags))  # type: ignore[assignment]
+        cleaned["tags"] = tuple(tag_names_cleaned(edit.tags))
     return replace(edit, **cleaned) if cleaned else edit
 
 

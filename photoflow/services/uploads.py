@@ -10,7 +10,7 @@ rows, also when the file was a duplicate of a photo already there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from photoflow.errors import Invalid, NotFound, PhotoflowError
 from photoflow.importer import (
@@ -41,7 +41,7 @@ def check_target(target: UploadTarget) -> UploadTarget:
     """The target with its texts cleaned; Invalid or NotFound before any byte is kept."""
     edit = check_edit(target.edit)
     # A text the client left empty says nothing (darktable sends every field, most of them empty).
-    empty = {name: None for name in ("title", "description", "author") if getattr(edit, name) == ""}
+    empty: dict[str, Any] = {name: None for name in ("title", "description", "author") if getattr(edit, name) == ""}
     edit = replace(edit, **empty, add_albums=True, add_tags=True)
     if target.replace is not None and not Photo.select().where(Photo.id == target.replace).exists():
         raise NotFound("no such photo")
