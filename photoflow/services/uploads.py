@@ -41,7 +41,9 @@ def check_target(target: UploadTarget) -> UploadTarget:
     """The target with its texts cleaned; Invalid or NotFound before any byte is kept."""
     edit = check_edit(target.edit)
     # A text the client left empty says nothing (darktable sends every field, most of them empty).
-    empty: dict[str, Any] = {name: None for name in ("title", "description", "author") if getattr(edit, name) == ""}
+    empty: dict[str, Any] = {
+        name: None for name in ("title", "description", "author") if getattr(edit, name) == ""
+    }
     edit = replace(edit, **empty, add_albums=True, add_tags=True)
     if target.replace is not None and not Photo.select().where(Photo.id == target.replace).exists():
         raise NotFound("no such photo")
