@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from photoflow.config import Config, load_config
 from photoflow.errors import PhotoflowError
+from photoflow.filetypes import extensions
 from photoflow.importer import (
     FileResult,
     ImportOptions,
@@ -41,7 +42,7 @@ Progress = Callable[[int, int, FileResult | None], None]
 
 # Extensions that name pictures: a hint only, used to skip rendering a RAW whose picture is in the
 # same group. Types themselves are always decided from content.
-_PICTURE_HINTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+_PICTURE_HINTS = extensions("picture")
 # Below this many files the start-up of worker processes costs more than it saves.
 _POOL_THRESHOLD = 4
 

@@ -23,9 +23,16 @@ from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from photoflow.errors import Invalid, TooLarge
 
-PREVIEW_EDGE = 2048  # long edge of the photo page's picture
-GRID_HEIGHTS = (500, 250, 100, 20)  # pig.js asks for these heights; 20 is the blurred placeholder
-SIZES = ("preview", *map(str, GRID_HEIGHTS))
+# The derivatives, defined here once: the datastore keeps them, /d/<size>/ serves them (photoflow.urls),
+# and the grid pages hand the heights to grid.js.
+PREVIEW = "preview"  # the photo page's picture...
+PREVIEW_EDGE = 2048  # ...and its long edge
+# pig.js asks for these heights, largest first (each is made from the one before); the smallest is the
+# blurred placeholder it shows while a larger one loads.
+GRID_HEIGHTS = (500, 250, 100, 20)
+PLACEHOLDER_HEIGHT = GRID_HEIGHTS[-1]
+SIZES = (PREVIEW, *map(str, GRID_HEIGHTS))  # every derivative's size name
+QUALITY = dict(zip(SIZES, (85, 82, 80, 80, 60), strict=True))  # JPEG quality of each, in that order
 # Above this a picture is refused: a genuine 150 MP medium-format file passes, a 400 MP bomb does not.
 MAX_PIXELS = 200_000_000
 # Above this many pixels, a file must also hold at least this many bytes per megapixel: real photos
@@ -37,7 +44,6 @@ MIN_PREVIEW_EDGE = 160
 # Pillow's formats Photoflow opens (JPEG covers MPO); others (EPS, PDF, FITS, GD, ...) are never tried.
 FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF", "AVIF")
 MAX_JPEG_EDGE = 65_500  # libjpeg's limit is 65,500 pixels a side
-QUALITY = {"preview": 85, "500": 82, "250": 80, "100": 80, "20": 60}
 
 
 @dataclass
@@ -97,7 +103,7 @@ def render(source: Path | BinaryIO, orientation: int | None = None) -> Rendered:
     if preview.height < grid_h:
         # A long panorama: its 2048 px preview is too short for the 500 px grid row.
         base = _finish(_resize(decoded, _unturn(_height_box((shown_w, shown_h), grid_h), swapped)), icc, turn)
-    rendered.outputs["preview"] = _encode(preview, QUALITY["preview"])
+    rendered.outputs[PREVIEW] = _encode(preview, QUALITY[PREVIEW])
     for target in GRID_HEIGHTS:
         box = _height_box((shown_w, shown_h), min(target, shown_h))
         base = base if base.size == box else _shrink(base, box)

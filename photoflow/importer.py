@@ -15,11 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import BinaryIO
+from pathlib import Path
 
 from peewee import IntegrityError, PostgresqlDatabase, fn
 
@@ -28,46 +26,12 @@ from photoflow.db import db
 from photoflow.errors import Invalid, NotFound, PhotoflowError
 from photoflow.faults import crash_point
 from photoflow.filetypes import classify
+from photoflow.filetypes import display_name as display_name  # the doors import it from here too
+from photoflow.filetypes import pair_key as pair_key
 from photoflow.metadata import ExifReader, Metadata, normalise
 from photoflow.models import Album, File, Photo, PhotoAlbum, PhotoTag, Tag, utcnow
 from photoflow.storage import Datastore, Staged, StorageFull
 
-# Pixel 7+ phones write one shot as PXL_<stamp>.RAW-01.MP.COVER.jpg + PXL_<stamp>.RAW-02.ORIGINAL.dng.
-_PHONE_PAIR = re.compile(r"\.RAW-\d+(?:\.MP)?\.(?:COVER|ORIGINAL)$", re.IGNORECASE)
-_KNOWN_EXTENSIONS = {
-    ".jpg",
-    ".jpeg",
-    ".png",
-    ".webp",
-    ".tif",
-    ".tiff",
-    ".heic",
-    ".heif",
-    ".avif",
-    ".dng",
-    ".cr2",
-    ".cr3",
-    ".nef",
-    ".nrw",
-    ".arw",
-    ".srf",
-    ".sr2",
-    ".raf",
-    ".orf",
-    ".rw2",
-    ".pef",
-    ".mrw",
-    ".srw",
-    ".x3f",
-    ".iiq",
-    ".3fr",
-    ".erf",
-    ".kdc",
-    ".dcr",
-    ".mos",
-    ".rwl",
-}
-_MAX_NAME = 255
 # The first half of the PostgreSQL advisory lock that `finalise` takes per owner ("PF" + 1).
 _PAIRING_LOCK = 0x50460001
 
@@ -136,35 +100,6 @@ class ImportSummary:
         return [r for r in self.results if r.status == "failed"]
 
 
-def display_name(name: str) -> str:
-    """The client's file name reduced to display text: no folders, no control characters, bounded."""
-    base = PureWindowsPath(PurePosixPath(name or "").name).name
-    base = "".join(ch for ch in base if ch.isprintable())
-    return base[:_MAX_NAME].strip() or "unnamed"
-
-
-def pair_key(name: str) -> str:
-    """The base name that pairs a picture with its RAW and sidecar.
-
-    `IMG_1.CR2.xmp`, `IMG_1.CR2` and `img_1.jpg` all give `img_1`.
-    """
-    base = display_name(name)
-    stem, ext = _split(base)
-    if ext == ".xmp":
-        inner_stem, inner_ext = _split(stem)
-        if inner_ext in _KNOWN_EXTENSIONS:
-            stem = inner_stem
-    stem = _PHONE_PAIR.sub("", stem)
-    return stem.casefold()
-
-
-def _split(name: str) -> tuple[str, str]:
-    dot = name.rfind(".")
-    if dot <= 0:
-        return name, ""
-    return name[:dot], name[dot:].lower()
-
-
 # -- step 1: prepare ---------------------------------------------------------------------------------
 
 
@@ -198,17 +133,6 @@ class Pipeline:
             return self.prepare(staged, shown, mtime, want_preview)
         except StorageFull as exc:  # a batch reports it per file, like a full disk while staging
             return Prepared(shown, pair_key(shown), "failed", exc.reason)
-
-    def prepare_stream(
-        self, stream: BinaryIO, name: str, mtime: float | None = None, want_preview: bool = True
-    ) -> Prepared:
-        """Stage and prepare bytes arriving from a client."""
-        shown = display_name(name)
-        try:
-            staged = self.store.stage(stream, self.max_bytes)
-        except PhotoflowError as exc:
-            return Prepared(shown, pair_key(shown), "failed", exc.reason)
-        return self.prepare(staged, shown, mtime, want_preview)
 
     def prepare(self, staged: Staged, name: str, mtime: float | None, want_preview: bool = True) -> Prepared:
         """Read, classify and render a staged file, then give it its content address.

@@ -35,11 +35,12 @@ from typing import BinaryIO
 
 from photoflow.errors import Invalid, NotFound, PhotoflowError, TooLarge
 from photoflow.faults import crash_point
+from photoflow.imaging import SIZES
 
 ROLE_DIRS = {"original": "originals", "raw": "raws", "sidecar": "sidecars"}
 DERIVATIVES = "derivatives"
 # What `imaging.render` makes: the large preview and the pig.js grid heights.
-DERIVATIVE_SIZES = ("preview", "500", "250", "100", "20")
+DERIVATIVE_SIZES = SIZES
 TMP = "tmp"
 CHUNKS = "chunks"
 CHUNK = 1 << 20

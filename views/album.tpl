@@ -82,5 +82,6 @@
 % end
 <div id="album-grid" class="pig-grid" data-album="{{album.id}}"></div>
 <script type="application/json" id="album-photos">{{!json_for_script(entries)}}</script>
+<script type="application/json" id="grid-config">{{!json_for_script(grid)}}</script>
 <script src="{{ctx.root}}/static/vendor/pig.js" defer></script>
 <script src="{{ctx.root}}/static/js/grid.js" defer></script>

@@ -1,3 +1,4 @@
+% from photoflow import urls
 % rebase('base.tpl', title=title, ctx=ctx, tab='albums')
 <section class="page-head">
   <h1>Albums</h1>
@@ -21,7 +22,7 @@
   <li class="card">
     <a href="{{ctx.root}}/album/{{card.album.id}}">
 %   if card.cover:
-      <img src="{{ctx.root}}/d/250/{{card.cover.id}}-{{card.cover.sha[:16]}}.jpg" alt="" loading="lazy">
+      <img src="{{ctx.root}}{{urls.derivative(card.cover.id, card.cover.sha, 250)}}" alt="" loading="lazy">
 %   else:
       <span class="no-cover" aria-hidden="true"></span>
 %   end

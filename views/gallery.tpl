@@ -10,5 +10,6 @@
 % end
 </section>
 <script type="application/json" id="first-screen">{{!json_for_script(first)}}</script>
+<script type="application/json" id="grid-config">{{!json_for_script(grid)}}</script>
 <script src="{{ctx.root}}/static/vendor/pig.js" defer></script>
 <script src="{{ctx.root}}/static/js/grid.js" defer></script>

@@ -1,6 +1,5 @@
-% from photoflow import describe
+% from photoflow import describe, urls
 % rebase('base.tpl', title=title, ctx=ctx, body_class='photo-page')
-% sha = photo.sha256[:16]
 % back = ctx.url(f'/album/{album.id}') if album is not None and ctx.shared is None else (ctx.prefix or '/')
 % query = f'?album={album.id}' if album is not None and ctx.shared is None else ''
 % original = files.get('original') or files.get('raw')
@@ -13,7 +12,7 @@
 % if older:
     <a class="step older" href="{{ctx.root}}{{ctx.url(f'/photo/{older}')}}{{query}}" title="Next (→)" aria-label="Next photo">›</a>
 % end
-    <img class="large" src="{{ctx.root}}{{ctx.url(f'/d/preview/{photo.id}-{sha}.jpg')}}" width="{{photo.width}}" height="{{photo.height}}" alt="{{photo.title or photo.file_name}}">
+    <img class="large" src="{{ctx.root}}{{ctx.url(urls.derivative(photo.id, photo.sha256, 'preview'))}}" width="{{photo.width}}" height="{{photo.height}}" alt="{{photo.title or photo.file_name}}">
   </div>
   <aside class="info" aria-label="About this photo">
     <h1 class="photo-title">{{photo.title or photo.file_name}}</h1>

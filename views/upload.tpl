@@ -3,7 +3,7 @@
   <h1>Upload</h1>
   <form id="upload-form" class="stack" novalidate>
     <label class="drop" id="drop">
-      <input type="file" id="files" name="files" multiple accept="image/*,.dng,.cr2,.cr3,.crw,.nef,.nrw,.arw,.sr2,.srf,.raf,.orf,.rw2,.rwl,.pef,.mrw,.srw,.x3f,.iiq,.3fr,.erf,.kdc,.dcr,.mef,.xmp,.heic,.heif,.avif">
+      <input type="file" id="files" name="files" multiple accept="{{accept}}">
       <span class="drop-text"><strong>Drop photos here</strong> or choose files. A picture, its RAW and its sidecar (IMG_1.jpg, IMG_1.CR2, IMG_1.CR2.xmp) become one photo.</span>
     </label>
     <fieldset class="album-choice">
@@ -29,5 +29,5 @@
   </form>
   <ol id="queue" class="queue" aria-label="Files"></ol>
 </section>
-<script type="application/json" id="upload-config">{{!json_for_script({"preselect": ctx.extra.get("album"), "maxBytes": 4 * 1024 ** 3})}}</script>
+<script type="application/json" id="upload-config">{{!json_for_script(config)}}</script>
 <script src="{{ctx.root}}/static/js/upload.js" defer></script>

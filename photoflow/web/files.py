@@ -21,13 +21,13 @@ from xml.etree import ElementTree as ET
 
 from bottle import Bottle, HTTPResponse, request
 
-from photoflow import access, gallery, services
+from photoflow import access, gallery, services, urls
 from photoflow.access import ANONYMOUS
 from photoflow.errors import Invalid, NotFound
 from photoflow.filetypes import name_for
+from photoflow.imaging import SIZES
 from photoflow.library import Library
 from photoflow.models import File, Photo, parse_id
-from photoflow.storage import DERIVATIVE_SIZES
 from photoflow.web.context import Context, current, open_share, site
 from photoflow.web.context import root as url_prefix
 
@@ -44,6 +44,7 @@ ROLES = ("original", "raw", "sidecar")
 WHAT = {"pictures": ("original",), "raws": ("raw",), "both": ("original", "raw", "sidecar")}
 MAX_SELECTION = 2000
 FEED_ENTRIES = 50
+FEED_SIZE = "500"  # the grid height each entry's enclosure shows
 
 
 def install(app: Bottle, library: Library) -> None:
@@ -58,7 +59,7 @@ def install(app: Bottle, library: Library) -> None:
         return through_link
 
     for path, handler in (
-        ("/d/<size>/<photo_id:int>-<sha:re:[0-9a-f]{16}>.jpg", derivative),
+        (urls.DERIVATIVE_ROUTE, derivative),
         ("/photo/<photo_id:int>/file/<role>", download),
         ("/album/<album_id:int>/download", album_zip),
         ("/download", selection_zip),
@@ -74,7 +75,7 @@ def install(app: Bottle, library: Library) -> None:
 def derivative(size: str, photo_id: int, sha: str) -> HTTPResponse:
     """A grid picture or preview."""
     ctx = current()
-    if size not in DERIVATIVE_SIZES:
+    if size not in SIZES:
         raise NotFound("no such size")
     shown, public = access.photo_file_for(ctx.viewer, photo_id)
     if not shown.startswith(sha):
@@ -334,7 +335,7 @@ def feed(album_id: int) -> HTTPResponse:
         ET.SubElement(
             item, f"{{{ATOM}}}link", href=f"{base}/photo/{photo.id}?album={album.id}", rel="alternate"
         )
-        image = f"{base}/d/500/{photo.id}-{photo.sha256[:16]}.jpg"
+        image = base + urls.derivative(photo.id, photo.sha256, FEED_SIZE)
         ET.SubElement(item, f"{{{ATOM}}}link", href=image, rel="enclosure", type="image/jpeg")
         summary = photo.description or ""
         _text(item, "summary", summary)

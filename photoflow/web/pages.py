@@ -11,11 +11,12 @@ from typing import Any
 
 from bottle import Bottle, HTTPResponse, request, static_file
 
-from photoflow import access, gallery, services
+from photoflow import access, filetypes, gallery, imaging, services, urls
 from photoflow.errors import Forbidden, Invalid, NotFound
 from photoflow.library import Library
 from photoflow.models import File, Photo, parse_id
 from photoflow.web.context import answer_json, check_csrf, current, go, open_share, page, safe_next
+from photoflow.web.upload import MAX_REQUEST_BYTES
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 # pig.js comes from npm (package.json), installed by the Makefile; it is never copied into the repo.
@@ -59,7 +60,7 @@ def install(app: Bottle, library: Library) -> None:
             go("/setup")
         ctx = current()
         first = gallery.first_screen(ctx.viewer)
-        return page("gallery", title="Photos", first=[e.as_json() for e in first])
+        return page("gallery", title="Photos", first=[e.as_json() for e in first], grid=_grid_config())
 
     @app.get("/s/<token>")
     def share_home(token: str) -> str:
@@ -85,6 +86,7 @@ def install(app: Bottle, library: Library) -> None:
             owner=owner,
             entries=[e.as_json() for e in entries],
             may_delete=access.may_delete_album(ctx.viewer, album),
+            grid=_grid_config(),
         )
 
     def photo_page(photo_id: int) -> str:
@@ -127,8 +129,13 @@ def install(app: Bottle, library: Library) -> None:
     def upload_page() -> str:
         ctx = current()
         access.require_member(ctx.viewer)
-        ctx.extra["album"] = parse_id(request.query.get("album"))
-        return page("upload", title="Upload", albums=services.albums())
+        config = {
+            "preselect": parse_id(request.query.get("album")),
+            "maxBytes": MAX_REQUEST_BYTES,
+            "names": filetypes.browser_rules(),
+        }
+        albums = services.albums()
+        return page("upload", title="Upload", albums=albums, accept=filetypes.accept(), config=config)
 
     # -- JSON for the grids --------------------------------------------------------------------------
 
@@ -216,6 +223,16 @@ def install(app: Bottle, library: Library) -> None:
         if request.forms.get("albums_sent"):
             services.set_photo_albums(photo.id, _ints(request.forms.getall("album")))
         go(back, "Saved.")
+
+
+def _grid_config() -> dict[str, Any]:
+    """What grid.js needs to ask for pictures: the derivative URL's shape, the grid heights pig.js may
+    choose from, and the placeholder's."""
+    return {
+        "derivative": urls.DERIVATIVE,
+        "heights": sorted(h for h in imaging.GRID_HEIGHTS if h != imaging.PLACEHOLDER_HEIGHT),
+        "placeholder": imaging.PLACEHOLDER_HEIGHT,
+    }
 
 
 def _check_days(newest: str, oldest: str) -> None:

@@ -17,7 +17,10 @@
 
 (() => {
   const base = window.Photoflow.base();
-  const SIZES = [100, 250, 500];
+  // From the page (photoflow.urls and photoflow.imaging): the derivative URL's shape, with {size}, {id}
+  // and {sha} to fill in, the grid heights pig.js may choose from, and the blurred placeholder's.
+  const config = JSON.parse(document.getElementById("grid-config").textContent);
+  const SIZES = config.heights;
   const GAP = 4;
   const BATCH = 400; // photos per request for days coming into view
   const NO_DATE = "undated";
@@ -41,8 +44,11 @@
       transitionSpeed: 300,
       primaryImageBufferHeight: 1200,
       secondaryImageBufferHeight: 400,
-      thumbnailSize: 20,
-      urlForSize: (filename, size) => `${base}/d/${size}/${filename}.jpg`,
+      thumbnailSize: config.placeholder,
+      urlForSize: (filename, size) => {
+        const [id, sha] = filename.split("-");
+        return base + config.derivative.replace("{size}", size).replace("{id}", id).replace("{sha}", sha);
+      },
       getMinAspectRatio: minAspectRatio,
       getImageSize: imageSize,
     };

@@ -15,32 +15,52 @@
   const config = JSON.parse(document.getElementById("upload-config").textContent);
   const PARALLEL = 2;
 
-  const KNOWN = new Set([
-    ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3",
-    ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".pef", ".mrw", ".srw", ".x3f",
-    ".iiq", ".3fr", ".erf", ".kdc", ".dcr", ".mos", ".rwl", ".mef",
-  ]);
-  const PICTURES = new Set([".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"]);
+  // The server's rule (photoflow.filetypes: display_name, pair_key, hinted_kind), applied to the same
+  // data, which the page hands over: extensions by kind, Pixel's pattern, the longest name, and the
+  // characters where Python's casefold differs from toLowerCase (ß, ς, ligatures...).
+  const names = config.names;
+  const kinds = new Map();
+  for (const [kind, extensions] of Object.entries(names.extensions)) {
+    for (const extension of extensions) kinds.set(extension, kind);
+  }
+  const described = new Set([...names.extensions.picture, ...names.extensions.raw]);
+  const sidecars = new Set(names.extensions.sidecar);
+  const phonePair = new RegExp(names.phonePair, "i");
+  const folds = new Map(Object.entries(names.caseFolds));
+  const fold = (text) => Array.from(text, (ch) => folds.get(ch) ?? ch.toLowerCase()).join("");
 
   function split(name) {
     const dot = name.lastIndexOf(".");
     return dot <= 0 ? [name, ""] : [name.slice(0, dot), name.slice(dot).toLowerCase()];
   }
 
-  // The same rule as photoflow.importer.pair_key on the server.
-  function pairKey(name) {
-    let [stem, ext] = split(name.split(/[\\/]/).pop());
-    if (ext === ".xmp") {
-      const [inner, innerExt] = split(stem);
-      if (KNOWN.has(innerExt)) stem = inner;
-    }
-    return stem.replace(/\.RAW-\d+(?:\.MP)?\.(?:COVER|ORIGINAL)$/i, "").toLowerCase();
+  // display_name: the name without folders and without what Python calls unprintable, bounded.
+  const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
+  function shown(name) {
+    const chars = Array.from(name.split(/[\\/]/).pop());
+    const kept = chars.filter((ch) => ch === " " || !UNPRINTABLE.test(ch));
+    return kept.slice(0, names.maxName).join("").replace(/^ +| +$/g, "") || "unnamed";
   }
 
-  const rank = (file) => {
-    const ext = split(file.name)[1];
-    return PICTURES.has(ext) ? 0 : ext === ".xmp" ? 2 : 1;
-  };
+  // IMG_1.CR2.xmp, IMG_1.CR2, IMG_1.xmp and img_1.jpg all give img_1: one request, one photo.
+  function pairKey(name) {
+    let [stem, ext] = split(shown(name));
+    if (sidecars.has(ext)) {
+      const [inner, innerExt] = split(stem);
+      if (described.has(innerExt)) stem = inner;
+    }
+    return fold(stem.replace(phonePair, ""));
+  }
+
+  // "picture", "raw", "sidecar", or "" for an extension the table does not know (a hint only).
+  const kindOf = (name) => kinds.get(split(shown(name))[1]) || "";
+
+  // Within a request: pictures first, then RAWs (and the unknown), then sidecars.
+  const RANK = { picture: 0, raw: 1, sidecar: 2 };
+  const rank = (file) => RANK[kindOf(file.name)] ?? 1;
+
+  // For tests/test_formats.py, which runs this code beside the server's.
+  window.Photoflow.upload = { pairKey, kindOf, rank: (name) => rank({ name }) };
 
   const items = []; // {file, row, bar, status, sent}
   const seen = new Set();
