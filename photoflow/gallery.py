@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from peewee import SQL, PostgresqlDatabase, Select, fn
 
+from photoflow import urls
 from photoflow.access import Viewer, album_photos, visible_albums, visible_in_album, visible_photos
 from photoflow.db import db
 from photoflow.describe import camera_name
@@ -37,7 +38,7 @@ class Entry:
 
     def as_json(self) -> list[object]:
         """The compact form the pages' scripts read: [id, hash prefix, aspect ratio, day]."""
-        return [self.id, self.sha[:16], round(self.width / max(1, self.height), 4), self.day]
+        return [self.id, self.sha[: urls.HASH_PREFIX], round(self.width / max(1, self.height), 4), self.day]
 
 
 _ENTRY = (Photo.id, Photo.sha256, Photo.width, Photo.height, Photo.taken_at)
@@ -312,17 +313,6 @@ def _newer_than(photo: Photo) -> Any:
     if photo.taken_at is None:
         return Photo.taken_at.is_null(False) | (Photo.id > photo.id)
     return (Photo.taken_at > photo.taken_at) | ((Photo.taken_at == photo.taken_at) & (Photo.id > photo.id))
-
-
-def group_by_day(entries: Iterable[Entry]) -> list[tuple[str, list[Entry]]]:
-    """Consecutive entries of one day together, in order."""
-    groups: list[tuple[str, list[Entry]]] = []
-    for entry in entries:
-        if groups and groups[-1][0] == entry.day:
-            groups[-1][1].append(entry)
-        else:
-            groups.append((entry.day, [entry]))
-    return groups
 
 
 # -- the console's photo table -----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from photoflow.piwigo.protocol import (
     WsError,
     method,
 )
-from photoflow.piwigo.shapes import derivative_url, images, photo_url
+from photoflow.piwigo.shapes import SIZES, derivative_url, images, photo_url
 from photoflow.services import PhotoEdit, UploadTarget, uploads
 
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
@@ -160,8 +160,8 @@ def upload(call: Call, p: dict[str, Any]) -> dict[str, Any] | None:
         category = {"id": album.id, "nb_photos": str(count), "label": album.title}  # a string, as Piwigo's
     return {
         "image_id": photo.id,
-        "src": derivative_url(call, photo, "250"),
-        "square_src": derivative_url(call, photo, "100"),
+        "src": derivative_url(call, photo, SIZES["thumb"]),
+        "square_src": derivative_url(call, photo, SIZES["square"]),
         "name": photo.title or photo.file_name,
         "category": category,
     }

@@ -10,8 +10,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from photoflow import gallery, services
-from photoflow.imaging import PREVIEW_EDGE
+from photoflow import gallery, services, urls
+from photoflow.imaging import GRID_HEIGHTS, PREVIEW, PREVIEW_EDGE
 from photoflow.models import Album, Photo
 from photoflow.piwigo.envelopes import NamedArray
 from photoflow.piwigo.protocol import Call
@@ -40,16 +40,17 @@ IMAGE_ATTRIBUTES = (
 
 
 # Piwigo's size names, onto Photoflow's derivatives: a grid height, or the photo page's preview.
+_LARGE, _MEDIUM, _SMALL = (str(h) for h in GRID_HEIGHTS[:3])
 SIZES: dict[str, str] = {
-    "square": "100",
-    "thumb": "250",
-    "2small": "250",
-    "xsmall": "500",
-    "small": "500",
-    "medium": "preview",
-    "large": "preview",
-    "xlarge": "preview",
-    "xxlarge": "preview",
+    "square": _SMALL,
+    "thumb": _MEDIUM,
+    "2small": _MEDIUM,
+    "xsmall": _LARGE,
+    "small": _LARGE,
+    "medium": PREVIEW,
+    "large": PREVIEW,
+    "xlarge": PREVIEW,
+    "xxlarge": PREVIEW,
 }
 
 
@@ -65,7 +66,7 @@ def album_url(call: Call, album_id: int) -> str:
 
 def derivative_url(call: Call, photo: Photo, size: str) -> str:
     """One of the photo's derivatives."""
-    return f"{call.base_url}/d/{size}/{photo.id}-{photo.sha256[:16]}.jpg"
+    return call.base_url + urls.derivative(photo.id, photo.sha256, size)
 
 
 def date(value: dt.datetime | None) -> str | None:
@@ -83,7 +84,7 @@ def derivatives(call: Call, photo: Photo) -> dict[str, dict[str, Any]]:
     w, h = max(1, photo.width), max(1, photo.height)
     out = {}
     for name, size in SIZES.items():
-        if size == "preview":
+        if size == PREVIEW:
             scale = min(1.0, PREVIEW_EDGE / max(w, h))
             width, height = max(1, round(w * scale)), max(1, round(h * scale))
         else:
