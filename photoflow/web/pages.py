@@ -215,13 +215,13 @@ def install(app: Bottle, library: Library) -> None:
                 raise Forbidden("only the photo's owner or an administrator may delete it")
             services.delete_photo(photo.id, ctx.library.store)
             go(safe_next(request.forms.get("after"), "/"), "Photo deleted.")
-        services.edit_photo(
-            photo.id,
+        albums = _ints(request.forms.getall("album")) if request.forms.get("albums_sent") else None
+        edit = services.PhotoEdit(
             title=request.forms.getunicode("title"),
             description=request.forms.getunicode("description"),
+            albums=tuple(albums) if albums is not None else None,
         )
-        if request.forms.get("albums_sent"):
-            services.set_photo_albums(photo.id, _ints(request.forms.getall("album")))
+        services.update_photo(photo.id, edit)
         go(back, "Saved.")
 
 
