@@ -63,10 +63,14 @@ class Pane(Vertical):
         self._latest: dict[str, int] = {}
 
     @property
+    def admin(self) -> AdminApp:
+        """The console app itself (Textual types `self.app` as any App)."""
+        return self.app  # type: ignore[return-value]
+
+    @property
     def library(self) -> Library:
         """The open library of the app."""
-        app: AdminApp = self.app  # type: ignore[assignment]
-        return app.library
+        return self.admin.library
 
     def reload(self) -> None:
         """Read the data again (after every action, and on the refresh key)."""
@@ -167,20 +171,16 @@ class TablePane(Pane):
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
 
-def count(n: int, noun: str) -> str:
-    """1 problem, 2 problems."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
 def refusal(exc: BaseException) -> str:
     """One sentence for a refused action; anything unexpected is named rather than shown as a traceback."""
     if isinstance(exc, PhotoflowError):
-        return _sentence(exc.reason)
+        return sentence(exc.reason)
     log.exception("unexpected error in the console", exc_info=exc)
     return f"Unexpected error: {type(exc).__name__}: {exc}"
 
 
-def _sentence(reason: str) -> str:
+def sentence(reason: str) -> str:
+    """A reason or summary from the core as a sentence: a capital first, a full stop last."""
     return reason[:1].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
 
 
@@ -255,8 +255,8 @@ class Form(ModalScreen[dict[str, Any] | None]):
                 secret = label.endswith("*")
                 yield Label(plain(label.rstrip("*")))
                 yield Input(value=value, password=secret, id=f"field-{name}", compact=True)
-            for name, label, value in self.checks:
-                yield Tick(plain(label), value=value, id=f"check-{name}", compact=True)
+            for name, label, ticked in self.checks:
+                yield Tick(plain(label), value=ticked, id=f"check-{name}", compact=True)
             yield Static("", id="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("OK (Enter)", id="ok", variant="primary")

@@ -13,13 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from photoflow import db as database
 from photoflow import services
-from photoflow.batch import collect_files, import_files, regenerate, worker_pool
-from photoflow.check import check_datastore, sweep
 from photoflow.config import Config, load_config
 from photoflow.errors import PhotoflowError
-from photoflow.importer import ImportOptions
 from photoflow.library import Library, open_library
-from photoflow.metadata import check_exiftool
 
 app = typer.Typer(
     help="Photoflow: a self-hosted photo host for pictures and their camera RAW files.",
@@ -135,50 +131,49 @@ def import_image(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per core).")] = None,
 ) -> None:
     """Import pictures, RAW files and XMP sidecars; files sharing a base name become one photo."""
-    config = _config()
     if public and not album:
         fail("--public makes an album public: give the album with --album NAME")
-    files = collect_files(paths, recursive)
-    # The workers start now, so that their start-up overlaps the checks below.
-    with worker_pool(config, len(files), workers) as pool:
-        try:
-            check_exiftool(config.exiftool)
-            library = open_library(config)
-            owner = services.user_by_name(user) if user else services.default_owner()
-            if not files:
-                fail("no files to import")
-            album_row = services.album_for_import(album, owner.id, public or None)[0] if album else None
-        except PhotoflowError as exc:
-            fail(exc.reason)
-        options = ImportOptions(owner_id=owner.id, album_id=album_row.id if album_row else None)
-        with Progress(
-            TextColumn("importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("import", total=len(files))
-
-            def progress(done: int, total: int, result: object) -> None:
-                bar.update(task, completed=done)
-
-            try:
-                summary = import_files(library, files, options, workers=pool or workers, progress=progress)
-            except KeyboardInterrupt:
-                err.print("interrupted: every finished photo is saved; run the same command again to finish")
-                raise typer.Exit(130) from None
-            finally:
-                library.close()
-    attached = summary.count("attached")
-    out.print(
-        f"imported {summary.count('imported')}, duplicates {summary.count('duplicate')}, "
-        f"attached RAWs/sidecars {attached}, failed {len(summary.failed)}"
+    config = _config()
+    bar = Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
     )
-    for result in summary.failed:
-        out.print(f"failed: {escape(result.name)}: {escape(result.reason)}")
-    if summary.failed:
+    task = bar.add_task("import", total=None)
+
+    def progress(done: int, total: int, result: object) -> None:
+        if done == 0:  # the checks passed: the import starts
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        # Given the configuration, the service starts the workers before it opens the library, so
+        # that their start-up overlaps the checks.
+        report = services.import_paths(
+            config,
+            paths,
+            album=album,
+            public=public,
+            owner=user,
+            recursive=recursive,
+            workers=workers,
+            progress=progress,
+        )
+    except PhotoflowError as exc:
+        fail(exc.reason)
+    except KeyboardInterrupt:
+        err.print("interrupted: every finished photo is saved; run the same command again to finish")
+        raise typer.Exit(130) from None
+    finally:
+        if bar.live.is_started:  # (stopping one that never started prints an empty line)
+            bar.stop()
+    out.print(escape(report.describe()))
+    for line in report.failures():
+        out.print(f"failed: {escape(line)}")
+    if report.failed:
         raise typer.Exit(1)
 
 
@@ -191,19 +186,23 @@ def regenerate_thumbnails(
 ) -> None:
     """Make the grid thumbnails and large previews again from the stored files."""
     library = _library()
-    jobs = list(services.render_jobs(library.store, missing_only))
     with Progress(
         TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
     ) as bar:
-        task = bar.add_task("render", total=len(jobs))
-        failures = regenerate(
-            library, jobs, workers, progress=lambda done, total, job, error: bar.update(task, completed=done)
-        )
-    library.close()
-    out.print(f"rendered {len(jobs) - len(failures)} of {len(jobs)} photos")
-    for job, reason in failures:
-        out.print(f"failed: photo {job.photo_id}: {escape(reason)}")
-    if failures:
+        task = bar.add_task("render", total=None)
+        try:
+            report = services.regenerate_thumbnails(
+                library,
+                missing_only=missing_only,
+                workers=workers,
+                progress=lambda done, total, job, error: bar.update(task, completed=done, total=total),
+            )
+        finally:
+            library.close()
+    out.print(escape(report.describe()))
+    for line in report.failure_lines():
+        out.print(f"failed: {escape(line)}")
+    if report.failures:
         raise typer.Exit(1)
 
 
@@ -221,15 +220,18 @@ def check(
 ) -> None:
     """Compare the database with the datastore: rows without files, files without rows, leftovers."""
     library = _library()
-    report = check_datastore(library.store)
-    for line in report.lines():
+    checked = services.check_library(library)
+    for line in checked.lines():
         out.print(escape(line))
     if sweep_leftovers:
-        removed = sweep(library.store, report, orphans=orphans)
-        out.print(f"swept {removed} files")
-        report = check_datastore(library.store)
-    out.print("datastore is consistent" if report.ok else f"{len(report.lines())} problems")
-    if not report.ok:
+        swept = services.sweep_library(library, checked, orphans=orphans)
+        out.print(escape(swept.describe()))
+        ok = swept.ok
+    else:
+        out.print(escape(checked.describe()))
+        ok = checked.ok
+    library.close()
+    if not ok:
         raise typer.Exit(1)
 
 

@@ -528,7 +528,7 @@ async def test_import_a_folder_into_a_new_public_album_with_a_broken_file_failin
         await until(pilot, lambda: not app.query_one("#import-pane").running)
         await settle(pilot)
         log = import_log(app)
-        assert "Done: imported 6, duplicates 0, attached 0, failed 1." in " ".join(log.split())
+        assert "Done: imported 6, duplicates 0, attached RAWs/sidecars 0, failed 1." in " ".join(log.split())
         # (the log wraps lines, even inside words: compare without the spaces)
         assert "failedtruncated.jpg:thepictureistruncatedorcorrupt" in "".join(log.split())
         bar = app.query_one("#import-progress", ProgressBar)

@@ -84,11 +84,21 @@ def test_a_broken_file_among_500_fails_alone(ready: Config, tmp_path: Path) -> N
 
 
 def test_import_refusals(ready: Config, tmp_path: Path) -> None:
-    missing = run_cli(ready, "import-image", str(tmp_path / "nope.jpg"))
-    assert missing.returncode == 1 and "failed: nope.jpg: cannot read the file" in missing.stdout
-    nobody = run_cli(ready, "import-image", str(tmp_path), "--user", "zed")
+    # A path that is not there is refused before anything is imported (the console's sentence too).
+    make_jpegs(tmp_path / "some", 2)
+    missing = run_cli(ready, "import-image", str(tmp_path / "some"), str(tmp_path / "nope.jpg"))
+    assert (
+        missing.returncode == 1
+        and missing.stderr.strip() == f"photoflow: {tmp_path / 'nope.jpg'} does not exist"
+    )
+    assert count(ready, "photo") == 0
+    (tmp_path / "empty").mkdir()
+    empty = run_cli(ready, "import-image", str(tmp_path / "empty"))
+    assert empty.returncode == 1
+    assert empty.stderr.strip() == f"photoflow: there are no files to import in {tmp_path / 'empty'}"
+    nobody = run_cli(ready, "import-image", str(tmp_path / "some"), "--user", "zed")
     assert nobody.returncode == 1 and nobody.stderr.strip() == "photoflow: no user named 'zed'"
-    public = run_cli(ready, "import-image", str(tmp_path), "--public")
+    public = run_cli(ready, "import-image", str(tmp_path / "some"), "--public")
     assert public.returncode == 1 and "--album" in public.stderr
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peewee import fn
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,7 +11,10 @@ from textual.widgets import DataTable, Static
 
 from admin_tui.widgets import Confirm, Form, TablePane, plain
 from photoflow import services
-from photoflow.models import Album, PhotoAlbum, User
+from photoflow.services import AlbumListing
+
+if TYPE_CHECKING:  # the console reads and writes through services; the models only name types here
+    from photoflow.models import Album
 
 
 class AlbumsPane(TablePane):
@@ -33,19 +35,11 @@ class AlbumsPane(TablePane):
         yield Static("", id="album-detail")
 
     def reload(self) -> None:
-        def fetch() -> list[tuple[Album, int]]:
-            counts = dict(
-                PhotoAlbum.select(PhotoAlbum.album, fn.COUNT(PhotoAlbum.photo))
-                .group_by(PhotoAlbum.album)
-                .tuples()
-            )
-            return [(album, counts.get(album.id, 0)) for album in services.albums()]
+        self.load(services.albums_with_counts, self.show)
 
-        self.load(fetch, self.show)
-
-    def show(self, rows: list[tuple[Album, int]]) -> None:
-        self.rows_by_id = {album.id: album for album, _count in rows}
-        self.fill([(_cells(album, count), str(album.id)) for album, count in rows])
+    def show(self, rows: list[AlbumListing]) -> None:
+        self.rows_by_id = {row.album.id: row.album for row in rows}
+        self.fill([(_cells(row.album, row.photos), str(row.album.id)) for row in rows])
         self.show_detail()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -73,7 +67,7 @@ class AlbumsPane(TablePane):
                 return
 
             def run() -> Album:
-                owner = User.select().where(User.is_admin == True).order_by(User.id).first()  # noqa: E712
+                owner = services.first_admin()
                 return services.create_album(
                     values["title"], owner.id if owner else None, public=values["public"]
                 )

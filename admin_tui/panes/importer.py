@@ -16,12 +16,11 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, DirectoryTree, Input, Label, ProgressBar, RichLog
 
-from admin_tui.widgets import Pane, plain, refusal
+from admin_tui.widgets import Pane, plain, refusal, sentence
 from photoflow import db as database
 from photoflow import services
-from photoflow.batch import collect_files, import_files, worker_pool
-from photoflow.errors import Invalid
-from photoflow.importer import FileResult, ImportOptions, ImportSummary
+from photoflow.importer import FileResult
+from photoflow.services import ImportReport
 
 STATUS_STYLE = {"imported": "green", "attached": "cyan", "duplicate": "yellow", "failed": "bold red"}
 
@@ -50,13 +49,11 @@ class ImportPane(Pane):
             self.done, self.total, self.result = done, total, result
 
     class Finished(Message):
-        """The import ended (complete, cancelled or refused)."""
+        """The import ended: complete or cancelled (`report`), or refused (`error`)."""
 
-        def __init__(
-            self, summary: ImportSummary | None, total: int, cancelled: bool, error: str = ""
-        ) -> None:
+        def __init__(self, report: ImportReport | None, error: str = "") -> None:
             super().__init__()
-            self.summary, self.total, self.cancelled, self.error = summary, total, cancelled, error
+            self.report, self.error = report, error
 
     def __init__(self, start: Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -125,9 +122,6 @@ class ImportPane(Pane):
         path = Path(raw).expanduser()
         album = self.query_one("#import-album", Input).value.strip()
         public = self.query_one("#import-public", Checkbox).value
-        if public and not album:
-            self.app.notify("Public applies to an album: name the album.", severity="error", markup=False)
-            return
         self.cancel_event = threading.Event()
         log = self.query_one(RichLog)
         log.clear()
@@ -157,32 +151,28 @@ class ImportPane(Pane):
     def run_import(
         self, path: Path, album: str, public: bool, owner: str, recursive: bool, cancel: threading.Event
     ) -> None:
-        """Collect, then import over worker processes; every file reports back as a message."""
-        total = 0
+        """Import over worker processes; every file reports back as a message."""
+
+        def progress(done: int, total: int, result: FileResult | None) -> None:
+            self.post_message(self.Advanced(done, total, result))
+
         try:
-            if not path.exists():
-                raise Invalid(f"{path} does not exist")
-            files = collect_files([path], recursive)
-            total = len(files)
-            if not files:
-                raise Invalid(f"there are no files to import in {path}")
-            config = self.library.config
-            with worker_pool(config, total) as pool:
-                user = services.user_by_name(owner) if owner else services.default_owner()
-                album_id = services.album_for_import(album, user.id, public or None)[0].id if album else None
-                options = ImportOptions(owner_id=user.id, album_id=album_id)
-
-                def progress(done: int, total: int, result: FileResult | None) -> None:
-                    self.post_message(self.Advanced(done, total, result))
-
-                self.post_message(self.Advanced(0, total, None))
-                summary = import_files(self.library, files, options, pool, progress, cancel)
+            report = services.import_paths(
+                self.library,
+                [path],
+                album=album or None,
+                public=public,
+                owner=owner or None,
+                recursive=recursive,
+                progress=progress,
+                cancel=cancel,
+            )
         except Exception as exc:
-            self.post_message(self.Finished(None, total, cancel.is_set(), refusal(exc)))
+            self.post_message(self.Finished(None, refusal(exc)))
             return
         finally:
             database.close_database()
-        self.post_message(self.Finished(summary, total, cancel.is_set()))
+        self.post_message(self.Finished(report))
 
     def on_import_pane_advanced(self, message: Advanced) -> None:
         self.query_one("#import-progress", ProgressBar).update(total=message.total, progress=message.done)
@@ -201,25 +191,14 @@ class ImportPane(Pane):
         bar = self.query_one("#import-progress", ProgressBar)
         if bar.total is None:  # stop the "working" animation of a job that never started
             bar.update(total=1, progress=0)
-        if message.error:
+        report = message.report
+        if report is None:
             log.write(Text(message.error, style="bold red"))
             self.app.notify(message.error, severity="error", markup=False)
             return
-        summary = message.summary
-        assert summary is not None
-        done = len(summary.results)
-        text = (
-            f"imported {summary.count('imported')}, duplicates {summary.count('duplicate')}, "
-            f"attached {summary.count('attached')}, failed {len(summary.failed)}"
-        )
-        if message.cancelled:
-            text = (
-                f"Cancelled after {done} of {message.total} files: {text}. Importing again finishes the rest."
-            )
-        else:
-            text = f"Done: {text}."
+        text = sentence(report.describe()) if report.cancelled else f"Done: {report.describe()}."
         log.write(Text(text, style="bold"))
         self.app.notify(
-            text, severity="warning" if summary.failed or message.cancelled else "information", markup=False
+            text, severity="warning" if report.failed or report.cancelled else "information", markup=False
         )
-        self.app.refresh_panes()
+        self.admin.refresh_panes()

@@ -13,12 +13,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import ProgressBar, RichLog, Static
 
-from admin_tui.widgets import Confirm, Pane, count, plain, refusal
+from admin_tui.widgets import Confirm, Pane, plain, refusal, sentence
 from photoflow import db as database
 from photoflow import services
-from photoflow.batch import regenerate, worker_pool
-from photoflow.check import CheckReport, check_datastore, sweep
-from photoflow.services import RenderJob
+from photoflow.services import CheckResult, RenderJob
 
 HELP = (
     "a  make every photo's thumbnails and previews again\n"
@@ -50,14 +48,14 @@ class MaintenancePane(Pane):
     class Finished(Message):
         """A job ended; `line` says how."""
 
-        def __init__(self, line: Text, report: CheckReport | None = None) -> None:
+        def __init__(self, line: Text, checked: CheckResult | None = None) -> None:
             super().__init__()
-            self.line, self.report = line, report
+            self.line, self.checked = line, checked
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cancel_event: threading.Event | None = None
-        self.report: CheckReport | None = None
+        self.checked: CheckResult | None = None  # the last check, which a sweep acts on
 
     @property
     def running(self) -> bool:
@@ -96,22 +94,23 @@ class MaintenancePane(Pane):
             self.query_one(RichLog).write(Text("Cancelling after the photos under way…", style="yellow"))
 
     def action_sweep(self) -> None:
-        report = self.report
-        if report is None:
+        checked = self.checked
+        if checked is None:
             self.app.notify("Run the check first (c).", severity="warning", markup=False)
             return
-        if not (report.leftovers or report.orphans):
+        if not checked.sweepable:
             self.app.notify("Nothing to sweep: no leftovers, no files without rows.", markup=False)
             return
+        leftovers = services.plural(len(checked.report.leftovers), "leftover")
+        orphans = services.plural(len(checked.report.orphans), "file")
         question = (
-            f"Remove {count(len(report.leftovers), 'leftover')} of interrupted writes and "
-            f"{count(len(report.orphans), 'file')} no row refers to (those older than an hour)? "
-            "Rows without files are only reported."
+            f"Remove {leftovers} of interrupted writes and {orphans} no row refers to (those older than "
+            "an hour)? Rows without files are only reported."
         )
 
         def confirmed(yes: bool | None) -> None:
             if yes and self._begin("Sweeping") is not None:
-                self.run_sweep(report)
+                self.run_sweep(checked)
 
         self.app.push_screen(Confirm(question), confirmed)
 
@@ -121,22 +120,19 @@ class MaintenancePane(Pane):
     def run_regenerate(self, missing_only: bool, cancel: threading.Event) -> None:
         """Render over worker processes; a failure is listed with its reason and the others go on."""
 
-        def progress(done: int, total: int, job: RenderJob, error: str) -> None:
+        def progress(done: int, total: int, job: RenderJob | None, error: str) -> None:
             line = None
-            if error:
+            if job is not None and error:
                 line = Text(f"photo {job.photo_id}: ", style="red")
                 line.append_text(plain(error))
             self.post_message(self.Advanced(done, total, line))
 
         def run() -> Text:
-            jobs = list(services.render_jobs(self.library.store, missing_only))
-            self.post_message(self.Advanced(0, len(jobs), None))
-            with worker_pool(self.library.config, len(jobs)) as pool:
-                failures = regenerate(self.library, jobs, pool, progress, cancel)
-            if cancel.is_set():
-                return Text("Cancelled: photos already rendered keep their new thumbnails.", style="yellow")
-            style = "bold red" if failures else "bold green"
-            return Text(f"Rendered {len(jobs) - len(failures)} of {len(jobs)} photos.", style=style)
+            report = services.regenerate_thumbnails(
+                self.library, missing_only=missing_only, progress=progress, cancel=cancel
+            )
+            style = "yellow" if report.cancelled else "bold red" if report.failures else "bold green"
+            return Text(sentence(report.describe()), style=style)
 
         self._finish(run)
 
@@ -144,37 +140,30 @@ class MaintenancePane(Pane):
     def run_check(self) -> None:
         """Compare the rows with the files."""
 
-        def run() -> tuple[Text, CheckReport]:
-            report = check_datastore(self.library.store)
-            for problem in report.lines()[:2000]:
+        def run() -> tuple[Text, CheckResult]:
+            checked = services.check_library(self.library)
+            for problem in checked.lines()[:2000]:
                 self.post_message(self.Advanced(0, 0, plain(problem)))
-            if report.ok:
-                return Text("The datastore is consistent.", style="bold green"), report
-            sweepable = len(report.leftovers) + len(report.orphans)
-            line = Text(count(len(report.lines()), "problem"), style="bold yellow")
-            line.append(f"; s sweeps {count(sweepable, 'stray file')}." if sweepable else ".")
-            return line, report
+            if checked.ok:
+                return Text(sentence(checked.describe()), style="bold green"), checked
+            line = Text(checked.describe(), style="bold yellow")
+            sweepable = checked.sweepable
+            line.append(f"; s sweeps {services.plural(sweepable, 'stray file')}." if sweepable else ".")
+            return line, checked
 
         self._finish(run)
 
     @work(thread=True, group="maintenance")
-    def run_sweep(self, report: CheckReport) -> None:
+    def run_sweep(self, checked: CheckResult) -> None:
         """Remove what the check found, then check again."""
 
-        def run() -> tuple[Text, CheckReport]:
-            removed = sweep(self.library.store, report, orphans=True)
-            again = check_datastore(self.library.store)
-            line = Text(f"Swept {count(removed, 'file')}; ", style="bold")
-            line.append(
-                "the datastore is consistent."
-                if again.ok
-                else f"{count(len(again.lines()), 'problem')} left."
-            )
-            return line, again
+        def run() -> tuple[Text, CheckResult]:
+            swept = services.sweep_library(self.library, checked, orphans=True)
+            return Text(sentence(swept.describe()), style="bold"), swept.after
 
         self._finish(run)
 
-    def _finish(self, run: Callable[[], Text | tuple[Text, CheckReport]]) -> None:
+    def _finish(self, run: Callable[[], Text | tuple[Text, CheckResult]]) -> None:
         try:
             outcome = run()
         except Exception as exc:
@@ -194,11 +183,11 @@ class MaintenancePane(Pane):
 
     def on_maintenance_pane_finished(self, message: Finished) -> None:
         self.cancel_event = None
-        if message.report is not None:
-            self.report = message.report
+        if message.checked is not None:
+            self.checked = message.checked
         bar = self.query_one(ProgressBar)
         if bar.total is None:
             bar.update(total=1, progress=1)
         self.query_one(RichLog).write(message.line)
         self.app.notify(message.line.plain, markup=False)
-        self.app.refresh_panes()
+        self.admin.refresh_panes()

@@ -12,7 +12,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from admin_tui.widgets import Pane, count, plain
+from admin_tui.widgets import Pane, plain
+from photoflow import services
 from photoflow.stats import Overview, derivative_bytes, human_bytes, overview
 
 DERIVATIVES_KEPT = 60.0  # seconds
@@ -96,9 +97,9 @@ def render(o: Overview, derivatives: int | None, datastore: str, url: str) -> Gr
         if problems_found == 0:
             recent.add_row(Text(f"{when}: datastore is consistent", style="green"))
         else:
-            recent.add_row(Text(f"{when}: {count(problems_found, 'problem')}", style="yellow"))
-            for line in problems[:4]:
-                recent.add_row(plain(line))
+            recent.add_row(Text(f"{when}: {services.plural(problems_found, 'problem')}", style="yellow"))
+            for problem in problems[:4]:
+                recent.add_row(plain(problem))
     grid = Table.grid(padding=(0, 3), expand=True)
     grid.add_column(width=28, no_wrap=True)
     grid.add_column(ratio=1)

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from admin_tui.widgets import Confirm, Pick, TablePane, plain
 from photoflow import describe, gallery, services
-from photoflow.models import Album, File, Photo, PhotoAlbum
+from photoflow.services import PhotoDetails
 
 PAGE = 100
 PAGES = Binding.Group("Page")
@@ -92,10 +92,13 @@ class PhotosPane(TablePane):
 
     def action_details(self) -> None:
         photo_id = self._photo_id()
-        if photo_id is not None:
-            self.load(
-                lambda: details(photo_id), lambda info: self.app.push_screen(Details(*info)), key="details"
-            )
+        if photo_id is None:
+            return
+
+        def show(details: PhotoDetails) -> None:
+            self.app.push_screen(Details(details))
+
+        self.load(lambda: services.photo_details(photo_id), show, key="details")
 
     def action_add_album(self) -> None:
         photo_id = self._photo_id()
@@ -134,7 +137,7 @@ class PhotosPane(TablePane):
                 return
             self.app.push_screen(Pick("Remove from which album?", albums), chosen)
 
-        self.load(lambda: photo_albums(photo_id), pick, key="albums")
+        self.load(lambda: services.photo_albums(photo_id), pick, key="albums")
 
     def action_level(self) -> None:
         photo_id = self._photo_id()
@@ -168,28 +171,16 @@ def _cells(row: gallery.PhotoRow) -> tuple[Text, str, Text, Text, str]:
     return plain(row.file_name), taken, plain(row.camera), plain(row.albums), f"{row.level:>5}"
 
 
-def photo_albums(photo_id: int) -> list[tuple[int, str]]:
-    """The albums a photo is in, by title."""
-    query = Album.select().join(PhotoAlbum).where(PhotoAlbum.photo == photo_id).order_by(Album.title)
-    return [(a.id, a.title) for a in query]
-
-
-def details(photo_id: int) -> tuple[Photo, list[str], list[File]]:
-    """What the details screen shows (read in a worker)."""
-    photo = Photo.get_by_id(photo_id)
-    albums = [a.title for a in Album.select().join(PhotoAlbum).where(PhotoAlbum.photo == photo_id)]
-    files = list(File.select().where(File.photo == photo_id).order_by(File.role))
-    return photo, albums, files
-
-
 class Details(ModalScreen[None]):
     """One photo's normalised metadata, albums and files."""
 
     BINDINGS = [Binding("escape,q,i", "close", "Close")]
 
-    def __init__(self, photo: Photo, albums: list[str], files: list[File]) -> None:
+    def __init__(self, details: PhotoDetails) -> None:
+        """`details` are read in a worker: composing the screen asks the database nothing."""
         super().__init__()
-        self.photo, self.albums, self.files = photo, albums, files
+        self.details = details
+        self.photo, self.albums, self.files = details.photo, details.albums, details.files
 
     def compose(self) -> ComposeResult:
         size = sum(f.size for f in self.files if f.role == "original") or sum(f.size for f in self.files)
@@ -200,7 +191,7 @@ class Details(ModalScreen[None]):
         for fact in describe.facts(self.photo, size):
             table.add_row(fact.label, plain(fact.value))
         table.add_row("Level", str(self.photo.level))
-        table.add_row("Keywords", plain(", ".join(self.photo.keywords) or "—"))
+        table.add_row("Keywords", plain(", ".join(self.details.keywords) or "—"))
         table.add_row("Albums", plain(", ".join(self.albums) or "—"))
         for f in self.files:
             line = plain(f"{f.original_name} ")

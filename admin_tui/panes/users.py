@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peewee import fn
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from admin_tui.widgets import Confirm, Form, TablePane, count, plain, refusal
+from admin_tui.widgets import Confirm, Form, TablePane, plain, refusal
 from photoflow import passwords, services
 from photoflow.errors import PhotoflowError
-from photoflow.models import Photo, User
+from photoflow.services import UserListing
+
+if TYPE_CHECKING:  # the console reads and writes through services; the models only name types here
+    from photoflow.models import User
 
 
 class UsersPane(TablePane):
@@ -30,13 +32,10 @@ class UsersPane(TablePane):
         yield DataTable(cursor_type="row", id="users-table")
 
     def reload(self) -> None:
-        def fetch() -> list[tuple[User, int]]:
-            counts = dict(Photo.select(Photo.owner, fn.COUNT(Photo.id)).group_by(Photo.owner).tuples())
-            return [(user, counts.get(user.id, 0)) for user in services.users()]
+        self.load(services.users_with_counts, self.show)
 
-        self.load(fetch, self.show)
-
-    def show(self, rows: list[tuple[User, int]]) -> None:
+    def show(self, listings: list[UserListing]) -> None:
+        rows = [(row.user, row.photos) for row in listings]
         self.rows_by_id = {user.id: (user, count) for user, count in rows}
         self.fill(
             [
@@ -107,7 +106,7 @@ class UsersPane(TablePane):
             return
         photos = self.rows_by_id[user.id][1]
         question = (
-            f"Delete the account {user.name}? Its {count(photos, 'photo')} and its albums pass to "
+            f"Delete the account {user.name}? Its {services.plural(photos, 'photo')} and its albums pass to "
             f"{heir.name}; "
             "nothing is deleted but the account and its sessions."
         )

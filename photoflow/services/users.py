@@ -119,9 +119,14 @@ def users() -> list[User]:
     return list(User.select().order_by(fn.LOWER(User.name)))
 
 
+def first_admin() -> User | None:
+    """The oldest administrator account, or None while there is none."""
+    return User.select().where(User.is_admin == True).order_by(User.id).first()  # noqa: E712
+
+
 def default_owner() -> User:
     """The account that owns imports when none is named: the first admin."""
-    user = User.select().where(User.is_admin).order_by(User.id).first()
+    user = first_admin()
     if user is None:
         raise NotFound("there is no admin account yet: create one with `photoflow create-user NAME --admin`")
     return user
