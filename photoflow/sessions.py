@@ -3,6 +3,8 @@
 A session id is 256 random bits given to the browser; the database keeps only its SHA-256, so a copy
 of the database logs nobody in. Each session has its own CSRF token. Failed logins are counted per
 address and per account name; past the limit, logins are refused before any password is checked.
+Every check of a password goes through here: the logins of both doors and a member's re-check of
+their own password (the password-change form), all under the same counts.
 """
 
 from __future__ import annotations
@@ -135,3 +137,14 @@ def login(name: str, password: str, address: str) -> User | None:
             # reset an attacker's tally of guesses at other accounts).
             LoginFailure.delete().where(LoginFailure.key == keys[1]).execute()
     return user
+
+
+def recheck(user: User, password: str, address: str) -> bool:
+    """Check a logged-in user's password again (before a password change), within the login's limit.
+
+    A stolen session must not be a way to guess the real password: each failure here counts toward
+    the account's and the address's limit as a failed login does, and past it RateLimited is raised
+    before anything is checked, the right password included.
+    """
+    found = login(user.name, password, address)
+    return found is not None and found.id == user.id

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from photoflow import db as database
-from photoflow import services
+from photoflow import services, sessions
 from photoflow.batch import import_files
 from photoflow.importer import ImportOptions
 from photoflow.library import Library, open_library
@@ -134,6 +134,70 @@ def test_changing_ones_own_password_keeps_this_session_and_ends_the_others(serve
     assert here.get("/users").status_code == 200
     assert elsewhere.get("/users").status_code == 303
     assert darktable.ok("pwg.session.getStatus")["username"] == "guest"
+
+
+# -- the password form re-checks the password under the login's rate limit --------------------------
+
+NEW = {"new": "the thief's password", "new2": "the thief's password"}
+
+
+def _alert(answer: requests.Response) -> str:
+    """The error sentence a form page shows."""
+    found = re.search(r'<p class="error" role="alert">([^<]*)</p>', answer.text)
+    assert found, answer.text[:500]
+    return found.group(1)
+
+
+def _login_from(base: str, name: str, password: str, address: str) -> requests.Response:
+    browser = Web(base)
+    browser.get("/login")
+    return browser.post("/login", {"name": name, "password": password}, headers={"X-Forwarded-For": address})
+
+
+def test_a_stolen_session_cannot_guess_the_password_on_the_change_form(server: str, admin: User) -> None:
+    """Ten wrong current passwords, and the eleventh try is refused before it is checked (429), the
+    right password included: the form is limited like the login, with the login's sentence."""
+    thief = web_as(server, "admin", PASSWORD)
+    for n in range(sessions.MAX_FAILURES):
+        wrong = thief.post("/account/password", {"old": f"guess {n}", **NEW})
+        assert wrong.status_code == 400 and _alert(wrong) == "The current password is wrong."
+    limited = thief.post("/account/password", {"old": PASSWORD, **NEW})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert _alert(limited).startswith("Too many failed logins: try again in ")
+    assert services.authenticate("admin", PASSWORD) is not None  # unchanged
+    assert services.authenticate("admin", NEW["new"]) is None
+    # The same counts as the login's, and the same sentence.
+    login = Web(server)
+    refused = login.login("admin", PASSWORD)
+    assert refused.status_code == 429 and _alert(refused) == _alert(limited)
+    assert thief.get("/account").status_code == 200  # the session itself is not ended by the limit
+
+
+def test_failures_on_the_change_form_count_toward_the_logins_limits(proxied) -> None:
+    """Per account and per address, as failed logins do; and failed logins limit the form."""
+    base, _library = proxied
+    for name in ("ann", "bob", "cid"):
+        services.create_user(name, f"{name}'s password")
+    ann = web_as(base, "ann", "ann's password")
+    half = sessions.MAX_FAILURES // 2
+    for n in range(half):  # half the guesses on the form, from the thief's address...
+        wrong = ann.post(
+            "/account/password", {"old": f"guess {n}", **NEW}, headers={"X-Forwarded-For": "203.0.113.7"}
+        )
+        assert wrong.status_code == 400
+    for n in range(sessions.MAX_FAILURES - half):  # ...and half at the login, from another one
+        assert _login_from(base, "ann", f"login guess {n}", "198.51.100.9").status_code == 401
+    # The account's count is full: the right password is refused, wherever it comes from.
+    assert _login_from(base, "ann", "ann's password", "192.0.2.1").status_code == 429
+    limited = ann.post("/account/password", {"old": "ann's password", **NEW})
+    assert limited.status_code == 429
+    # The thief's address holds half a count from the form: half more at other accounts' logins fill it.
+    for n in range(sessions.MAX_FAILURES - half):
+        assert _login_from(base, "bob", f"guess {n}", "203.0.113.7").status_code == 401
+    assert _login_from(base, "cid", "cid's password", "203.0.113.7").status_code == 429
+    # Elsewhere, another account logs in as usual.
+    assert _login_from(base, "cid", "cid's password", "192.0.2.2").status_code == 303
+    assert services.authenticate("ann", "ann's password") is not None
 
 
 # -- an unknown name costs what a wrong password costs ------------------------------------------------

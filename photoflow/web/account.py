@@ -98,13 +98,19 @@ def install(app: Bottle, library: Library) -> None:
         user = access.require_member(current().viewer)
         old = request.forms.getunicode("old") or ""
         new = request.forms.getunicode("new") or ""
+        try:
+            # The login's rate limit and counts: a stolen session cannot guess the password here.
+            right = sessions.recheck(user, old, client_address())
+        except sessions.RateLimited as exc:
+            response.set_header("Retry-After", str(exc.retry_after))
+            return page("account", status=429, title="Your account", user=user, error=_sentence(exc.reason))
+        if not right:
+            return page(
+                "account", status=400, title="Your account", user=user, error="The current password is wrong."
+            )
         if new != (request.forms.getunicode("new2") or ""):
             return page(
                 "account", status=400, title="Your account", user=user, error="The new passwords differ."
-            )
-        if services.authenticate(user.name, old) is None:
-            return page(
-                "account", status=400, title="Your account", user=user, error="The current password is wrong."
             )
         try:
             services.set_password(user.id, new)  # ends every session, this one too
