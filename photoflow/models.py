@@ -114,11 +114,6 @@ class Photo(BaseModel):
         query = Tag.select(Tag.name).join(PhotoTag).where(PhotoTag.photo == self).order_by(Tag.name)
         return [t.name for t in query]
 
-    @classmethod
-    def newest_first(cls):
-        """Photos ordered by capture time, newest first; photos without a date last."""
-        return cls.select().order_by(cls.taken_at.desc(nulls="last"), cls.id.desc())
-
 
 class Album(BaseModel):
     title = CharField(max_length=200)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bottle import HTTPError, HTTPResponse, redirect, request, response, template
+from bottle import HTTPResponse, redirect, request, response, template
 
 from photoflow import sessions
 from photoflow.access import Viewer
@@ -239,8 +239,3 @@ def go(path: str, message: str = "") -> None:
     if message:
         flash(message)
     redirect(root() + path, 303)
-
-
-def not_found() -> HTTPError:
-    """The one 404 for everything that does not exist or may not be seen."""
-    return HTTPError(404, "not found")
