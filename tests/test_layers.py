@@ -76,6 +76,19 @@ def test_no_door_writes_a_model_or_opens_a_transaction(path: Path) -> None:
     assert writes(path.read_text()) == [], f"{path.relative_to(REPO)} writes through the models itself"
 
 
+@pytest.mark.parametrize("path", door_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_doors_check_passwords_only_within_the_rate_limit(path: Path) -> None:
+    """sessions.login and sessions.recheck count failures; services.authenticate alone does not."""
+    calls = [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute | ast.Name)
+        and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id) == "authenticate"
+    ]
+    assert calls == [], f"{path.relative_to(REPO)} checks a password without the rate limit (lines {calls})"
+
+
 def test_the_doors_are_all_read() -> None:
     names = {str(p.relative_to(REPO)) for p in door_files()}
     for expected in ("photoflow/cli.py", "photoflow/web/pages.py", "photoflow/piwigo/images.py",
