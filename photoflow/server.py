@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _pyio
+import inspect
 import logging
 import os
 import selectors
@@ -11,11 +12,12 @@ import socket
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from typing import Any
 
+import cheroot
 from bottle import HTTPError
-from cheroot import makefile as cheroot_makefile
 from cheroot import server as cheroot_server
 from cheroot import wsgi
 
@@ -66,9 +68,34 @@ def make_server(config: Config) -> wsgi.Server:
 
 def build_server(
     app: Callable[..., Any], bind: tuple[str, int], threads: int, shutdown_timeout: float = 5
-) -> Server:
-    """The cheroot server with Photoflow's limits around a WSGI app (also what the tests serve with)."""
-    server = Server(
+) -> wsgi.Server:
+    """The cheroot server with Photoflow's limits around a WSGI app (also what the tests serve with).
+
+    With the slow-client guard (`Server`) when this cheroot has every internal the guard needs; with
+    plain cheroot, said in one line of the log, when it has not.
+    """
+    server: wsgi.Server = _server(Server, bind, app, threads)
+    missing = guard_missing(server)
+    if missing is not None:
+        log.warning(
+            "slow-client guard off: cheroot %s has no %s; serving with plain cheroot",
+            cheroot.__version__,
+            missing,
+        )
+        server = _server(wsgi.Server, bind, app, threads)
+    # cheroot takes these limits as attributes, not constructor arguments; 0 (its default) is no limit.
+    server.max_request_header_size = MAX_REQUEST_HEADER
+    server.max_request_body_size = MAX_REQUEST_BODY
+    # How long stop() lets requests in flight (an upload) finish before it closes their connections.
+    server.shutdown_timeout = shutdown_timeout
+    return server
+
+
+def _server(
+    kind: type[wsgi.Server], bind: tuple[str, int], app: Callable[..., Any], threads: int
+) -> wsgi.Server:
+    """A cheroot server of `kind` (not yet bound)."""
+    return kind(
         bind,
         app,
         numthreads=threads,
@@ -76,12 +103,6 @@ def build_server(
         # cheroot's timeout for each read and write, and for idle kept-alive connections (its default).
         timeout=HEAD_TIMEOUT,
     )
-    # cheroot takes these limits as attributes, not constructor arguments; 0 (its default) is no limit.
-    server.max_request_header_size = MAX_REQUEST_HEADER
-    server.max_request_body_size = MAX_REQUEST_BODY
-    # How long stop() lets requests in flight (an upload) finish before it closes their connections.
-    server.shutdown_timeout = shutdown_timeout
-    return server
 
 
 def run(config: Config) -> None:
@@ -93,6 +114,7 @@ def run(config: Config) -> None:
     stopping: list[threading.Thread] = []
 
     def stop(signum: int, _frame: object) -> None:
+        """The signal handler: stop serving, and restart after a SIGHUP."""
         log.info("received %s, stopping", signal.Signals(signum).name)
         if signum == signal.SIGHUP:
             restart.set()
@@ -169,6 +191,7 @@ class _Socket(_pyio.RawIOBase):
         self.too_slow = False
 
     def readable(self) -> bool:
+        """A connection's reading side is readable."""
         return True
 
     def meter(self) -> None:
@@ -176,7 +199,8 @@ class _Socket(_pyio.RawIOBase):
         self.waited = 0.0
         self.received = 0
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        """Fill `buffer` from the bytes read ahead, or else from the socket within the time left."""
         if self.early:
             n = min(len(buffer), len(self.early))
             buffer[:n] = self.early[:n]
@@ -204,22 +228,38 @@ class _Socket(_pyio.RawIOBase):
         return n
 
     def _cut(self) -> ClientTooSlow:
+        """The 408 for this body; nothing more is read from the connection after it."""
         self.too_slow = True
         return ClientTooSlow()
 
 
-class _Reader(cheroot_makefile.StreamReader):
-    """cheroot's buffered reader over `_Socket`."""
+class _Reader(_pyio.BufferedReader):
+    """A connection's buffered reader over `_Socket`.
+
+    It does what cheroot's own (makefile.StreamReader) does, counting `bytes_read` and telling
+    `has_data`, without being built on it: nothing of cheroot's internals is needed at import, only
+    after the start-up check (`guard_missing`).
+    """
 
     raw: _Socket
 
     def __init__(self, sock: socket.socket, bufsize: int) -> None:
-        _pyio.BufferedReader.__init__(self, _Socket(sock), bufsize)
-        self.bytes_read = 0
+        super().__init__(_Socket(sock), bufsize)
+        self.bytes_read = 0  # cheroot's statistics add it up
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes, counted."""
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def buffered(self) -> bool:
+        """Bytes read from the socket that are still in this reader's buffer."""
+        return len(self._read_buf) > self._read_pos  # (_pyio's buffer, as cheroot's reader reads it)
 
     def has_data(self) -> bool:
         """Bytes waiting to be read, buffered here or read ahead (the next request's, pipelined)."""
-        return bool(super().has_data() or self.raw.early)
+        return self.buffered() or bool(self.raw.early)
 
 
 class _Connection(cheroot_server.HTTPConnection):
@@ -227,12 +267,13 @@ class _Connection(cheroot_server.HTTPConnection):
 
     rfile: _Reader
 
-    def __init__(self, srv: wsgi.Server, sock: socket.socket, mf: object = cheroot_makefile.MakeFile) -> None:
-        super().__init__(srv, sock, mf)
-        if mf is cheroot_makefile.MakeFile:  # not under TLS (see Server.process_conn)
+    def __init__(self, server: wsgi.Server, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(server, sock, *args, **kwargs)
+        if server.ssl_adapter is None:  # under TLS the socket is another (see Server.process_conn)
             self.rfile = _Reader(sock, self.rbufsize)
 
     def communicate(self) -> bool:
+        """Serve one request; whether to keep the connection (never after a 408 for a slow body)."""
         keep = super().communicate()
         return bool(keep) and not self.rfile.raw.too_slow
 
@@ -269,6 +310,8 @@ class Server(wsgi.Server):
     (and the start of its body) has arrived; see HEAD_TIMEOUT above."""
 
     ConnectionClass = _Connection
+    # cheroot's ConnectionManager, which prepare() sets (in no stub; guard_missing checks it is there).
+    _connections: Any
 
     def process_conn(self, conn: cheroot_server.HTTPConnection) -> None:
         """Hand `conn` to a thread if its request is ready; otherwise read what has come, and park it."""
@@ -277,7 +320,7 @@ class Server(wsgi.Server):
             return
         reader = conn.rfile
         early = reader.raw.early
-        if super(_Reader, reader).has_data():
+        if reader.buffered():
             # Bytes buffered past the previous request (pipelined) go back in front of the socket's.
             early[:0] = reader.read(len(reader.peek(1)))
         room = MAX_REQUEST_HEADER + BODY_PRELOAD - len(early)
@@ -316,3 +359,109 @@ class Server(wsgi.Server):
         # Back to the selector until more bytes come; cheroot's expiry closes it once last_used is
         # HEAD_TIMEOUT old. (cheroot 11's ConnectionManager.put would count the time from now again.)
         self._connections._selector.register(conn.socket.fileno(), selectors.EVENT_READ, data=conn)
+
+
+# -- what the guard needs of cheroot -----------------------------------------------------------------
+# `Server` reaches into cheroot where cheroot offers no public way: it runs on cheroot's selector thread,
+# parks connections in the ConnectionManager's selector itself, and leaves them to its expiry. A newer
+# cheroot may move any of that, and a guard working by halves (connections parked and never closed,
+# say) is worse than none; so each is checked before serving, and without them cheroot serves alone.
+
+
+def guard_missing(server: wsgi.Server) -> str | None:
+    """The first cheroot internal the slow-client guard relies on and `server`'s cheroot lacks (as
+    "Class.name"), or None when all are there."""
+    try:
+        from cheroot import connections
+    except ImportError:
+        return "connections.ConnectionManager"
+    manager: Any = getattr(connections, "ConnectionManager", None)  # its private methods are in no stub
+    base = cheroot_server.HTTPServer
+    needs: list[tuple[str, Callable[[], bool]]] = [
+        (
+            "HTTPServer.ConnectionClass",
+            lambda: issubclass(base.ConnectionClass, cheroot_server.HTTPConnection),
+        ),
+        ("HTTPServer.process_conn(conn)", lambda: _takes(base.process_conn, server, None)),
+        # The selector thread hands every new or readable connection to process_conn: there the
+        # guard reads what has come without blocking.
+        ("ConnectionManager._run() calling process_conn", lambda: "process_conn" in _names(manager._run)),
+        (
+            "HTTPServer.ready, .ssl_adapter and .timeout",
+            lambda: _has(server, "ready", "ssl_adapter", "timeout"),
+        ),
+        # Where process_conn finds the ConnectionManager (set when the server binds) to park a
+        # connection in its selector.
+        ("HTTPServer._connections", lambda: "_connections" in _names(base.prepare)),
+        ("ConnectionManager._selector.register(fileobj, events, data)", lambda: _registers(manager)),
+        # A parked connection is closed by cheroot's expiry once its last_used is older than the
+        # timeout; a new one has last_used None until then.
+        ("ConnectionManager._expire() by .last_used", lambda: "last_used" in _names(manager._expire)),
+        ("HTTPConnection.last_used", lambda: cheroot_server.HTTPConnection.last_used is None),
+        ("HTTPConnection(server, sock, makefile) with .socket and .rfile", lambda: _connects(server)),
+        # ClientTooSlow says "timed out", like a socket timeout: cheroot answers 408 to that when it
+        # reads the rest of a body itself (for keep-alive), as it does to a timeout of its own.
+        (
+            "HTTPConnection.communicate() answering 'timed out' with 408",
+            lambda: "timed out" in _constants(cheroot_server.HTTPConnection.communicate),
+        ),
+    ]
+    for name, present in needs:
+        try:
+            if not present():
+                return name
+        except Exception:  # AttributeError, TypeError, ...: not there, or not what it was
+            return name
+    return None
+
+
+def _takes(method: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """Whether `method` can be called with these arguments (by its signature; it is not called)."""
+    inspect.signature(method).bind(*args, **kwargs)
+    return True
+
+
+def _has(thing: object, *names: str) -> bool:
+    """Whether `thing` has every one of these attributes."""
+    return all(hasattr(thing, name) for name in names)
+
+
+def _names(function: Callable[..., Any]) -> set[str]:
+    """The attribute and global names `function`'s code uses (its comprehensions' too)."""
+    return {name for code in _codes(function.__code__) for name in code.co_names}
+
+
+def _constants(function: Callable[..., Any]) -> set[object]:
+    """The constants in `function`'s code (its comprehensions' too), tuples of constants opened."""
+    found: set[object] = set()
+    for code in _codes(function.__code__):
+        for constant in code.co_consts:
+            found.update(constant if isinstance(constant, tuple) else (constant,))
+    return found
+
+
+def _codes(code: types.CodeType) -> list[types.CodeType]:
+    """`code` and the code nested in it (Python 3.11 compiles a comprehension as a function of its own)."""
+    nested = [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return [code, *(inner for c in nested for inner in _codes(c))]
+
+
+def _registers(manager: type) -> bool:
+    """Whether a ConnectionManager, built as cheroot builds it (on a stand-in server), has a selector
+    that takes registrations as process_conn makes them."""
+    with socket.socket() as sock:
+        built = manager(types.SimpleNamespace(socket=sock))
+        try:
+            return _takes(built._selector.register, sock.fileno(), selectors.EVENT_READ, data=None)
+        finally:
+            built.close()
+
+
+def _connects(server: wsgi.Server) -> bool:
+    """Whether a `_Connection` builds on cheroot's, over a socket pair, with the socket and reader wanted."""
+    one, other = socket.socketpair()
+    with one, other:
+        # cheroot's ConnectionManager passes a third argument, the makefile (its default here).
+        _takes(cheroot_server.HTTPConnection, server, one, None)
+        conn = server.ConnectionClass(server, one)
+        return conn.socket is one and isinstance(conn.rfile, _Reader) and not conn.rfile.has_data()

@@ -12,18 +12,24 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cheroot
 import pytest
 import requests
+from cheroot import server as cheroot_server
+from cheroot import wsgi as cheroot_wsgi
 
 from photoflow import db as database
+from photoflow import server as photoflow_server
 from photoflow import services
 from photoflow.config import Config
 from photoflow.library import Library, open_library
 from photoflow.models import Photo
+from photoflow.server import build_server
 from photoflow.web import create_app
 from tests.conftest import REPO, Served, Web, free_port, make_config, run_cli, serving, wait_up, web_as
 from tests.test_web import imported
@@ -136,6 +142,75 @@ def test_access_log_and_a_500_with_its_request_id_but_no_traceback(library: Libr
     assert '"GET /healthz HTTP/1.1" 200 ' in line and "secret" not in line  # no query strings in logs
     errors = [r for r in caplog.records if r.name == "photoflow.web" and r.levelno == logging.ERROR]
     assert errors and rid in errors[0].getMessage() and errors[0].exc_info
+
+
+# -- the slow-client guard and cheroot's internals ----------------------------------------------------
+
+
+def _pinned(package: str) -> str:
+    """The version requirements.txt pins `package` to."""
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        name, _, version = line.partition("==")
+        if name.strip().lower() == package:
+            return version.strip()
+    raise AssertionError(f"{package} is not pinned in requirements.txt")
+
+
+def test_with_the_pinned_cheroot_the_slow_client_guard_is_on(library: Library, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="photoflow.server")
+    assert cheroot.__version__ == _pinned("cheroot")
+    httpd = build_server(create_app(library), ("127.0.0.1", 0), threads=2)
+    assert type(httpd) is photoflow_server.Server and httpd.ConnectionClass is photoflow_server._Connection
+    assert photoflow_server.guard_missing(httpd) is None
+    assert [r.getMessage() for r in caplog.records if r.name == "photoflow.server"] == []
+
+
+def _communicate_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if cheroot had moved communicate()'s handling of timeouts into another method."""
+    original = cheroot_server.HTTPConnection.communicate
+
+    def communicate(self: cheroot_server.HTTPConnection) -> bool:
+        """cheroot's own, called from here."""
+        return original(self)
+
+    monkeypatch.setattr(cheroot_server.HTTPConnection, "communicate", communicate)
+
+
+# Internals the guard needs that plain cheroot serves without: taking them away leaves a cheroot that
+# works, as a newer cheroot that moved them would.
+WITHOUT = {
+    "HTTPConnection.last_used": lambda mp: mp.delattr(cheroot_server.HTTPConnection, "last_used"),
+    "HTTPConnection.communicate() answering 'timed out' with 408": _communicate_elsewhere,
+}
+
+
+@pytest.mark.parametrize("missing", list(WITHOUT))
+def test_a_cheroot_without_an_internal_the_guard_needs_serves_plain_and_says_so_once(
+    missing: str, library: Library, caplog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.INFO, logger="photoflow.server")
+    WITHOUT[missing](monkeypatch)
+    httpd = build_server(create_app(library), ("127.0.0.1", 0), threads=2)
+    assert type(httpd) is cheroot_wsgi.Server
+    assert (httpd.max_request_header_size, httpd.timeout) == (
+        photoflow_server.MAX_REQUEST_HEADER,
+        photoflow_server.HEAD_TIMEOUT,
+    )
+    httpd.prepare()
+    thread = threading.Thread(target=httpd.serve, daemon=True)
+    thread.start()
+    try:
+        host, port = httpd.bind_addr[:2]
+        with requests.Session() as browser:  # two requests on one kept-alive connection
+            assert browser.get(f"http://{host}:{port}/healthz", timeout=10).status_code == 200
+            assert browser.get(f"http://{host}:{port}/login", timeout=10).status_code == 200
+    finally:
+        httpd.stop()
+        thread.join(timeout=10)
+    lines = [r.getMessage() for r in caplog.records if r.name == "photoflow.server"]
+    assert lines == [
+        f"slow-client guard off: cheroot {cheroot.__version__} has no {missing}; serving with plain cheroot"
+    ]
 
 
 # -- the process: signals and systemd ----------------------------------------------------------------
