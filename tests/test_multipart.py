@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import random
 import socket
@@ -271,6 +272,81 @@ def test_the_part_reader_keeps_the_file_contract() -> None:
     assert form.files == [(b"", content, b"")]
 
 
+def test_the_part_reader_is_a_buffered_binary_stream() -> None:
+    """What a callback gets is a real io.BufferedReader: peek, readinto and readline work as on a file."""
+    content = b"line one\r\nline two\r\n" + bytes(300_000)
+    body, content_type = encode_multipart_formdata([("f", ("a.bin", content))], boundary=BOUNDARY)
+
+    def use(_field: str, _name: str, reader: BinaryIO) -> tuple[bool, bytes, bytes, int, bytes]:
+        """Peek, read a line, read into a buffer, read the rest."""
+        into = bytearray(4)
+        buffered = isinstance(reader, io.BufferedReader)
+        first, line = reader.peek(4)[:4], reader.readline()
+        return buffered, first, line, reader.readinto(into) + len(reader.read()), bytes(into)
+
+    form = parse(Trickle(body, [1000]), len(body), content_type, use)
+    assert form.files == [(True, b"line", b"line one\r\n", len(content) - 10, b"line")]
+
+
+def test_file_names_are_utf_8_with_bad_bytes_replaced_and_never_refused() -> None:
+    latin_1 = "café".encode("latin-1")  # an old client's name, not UTF-8
+    body = b"".join(
+        [
+            part('Content-Disposition: form-data; name="a"; filename="', b"")[:-6]
+            + latin_1
+            + b'.jpg"\r\n\r\nx\r\n',
+            part('Content-Disposition: form-data; name="b"; filename="été.jpg"', b"y"),
+            closing(),
+        ]
+    )
+    assert read_form(body).files == [("a", "caf\ufffd.jpg", b"x"), ("b", "été.jpg", b"y")]
+
+
+def test_rfc_5987_names_in_latin_1_and_never_from_inside_a_quoted_name() -> None:
+    body = b"".join(
+        [
+            part("Content-Disposition: form-data; name=\"a\"; filename*=ISO-8859-1''caf%E9.jpg", b"1"),
+            part(
+                'Content-Disposition: form-data; name="b"; filename="plain; filename*=UTF-8\'\'evil.jpg"',
+                b"2",
+            ),
+            part("Content-Disposition: form-data; name=\"c\"; FILENAME*=utf-8''%F0%9F%93%B7.jpg", b"3"),
+            closing(),
+        ]
+    )
+    assert read_form(body).files == [
+        ("a", "café.jpg", b"1"),
+        ("b", "plain; filename*=UTF-8''evil.jpg", b"2"),
+        ("c", "\U0001f4f7.jpg", b"3"),
+    ]
+
+
+def test_a_preamble_before_the_first_boundary_is_skipped() -> None:
+    """RFC 2046 lets a body begin with text before its first boundary; it is not part of the form."""
+    assert read_form(b"This is a preamble.\r\n" + VALID, sizes=[7]).fields == {"a": ["value"]}
+
+
+def test_a_callback_that_catches_the_bodys_error_cannot_read_past_it() -> None:
+    """A callback that reports a cut-off file as failed (as /upload's does) gets the same error again
+    at the next read, and so does the whole parse: nothing after a broken part is believed."""
+    caught: list[Exception] = []
+
+    def forgiving(_field: str, _name: str, reader: BinaryIO) -> str:
+        """Read the part; on Invalid, note it, check the next read fails too, and go on."""
+        try:
+            reader.read()
+        except Invalid as exc:
+            caught.append(exc)
+            with pytest.raises(Invalid):
+                reader.read(1)
+        return "failed"
+
+    cut = VALID[: len(VALID) - 40]
+    with pytest.raises(Invalid) as refusal:
+        parse(Trickle(cut), len(VALID), CONTENT_TYPE, forgiving)
+    assert caught and refusal.value is caught[0]
+
+
 # -- refusals: Invalid or TooLarge, never anything else ----------------------------------------------
 
 FIELD = part('Content-Disposition: form-data; name="a"', b"value")
@@ -396,6 +472,14 @@ def test_headers_larger_than_the_limit_are_too_large() -> None:
         assert stream.position < 4 * MAX_HEADER_BYTES + multipart.CHUNK
 
 
+def test_more_header_lines_than_the_limit_is_too_large() -> None:
+    disposition = 'Content-Disposition: form-data; name="a"'
+    fits = part("\r\n".join([disposition] + ["X: y"] * (multipart.MAX_HEADERS - 1)), b"v") + closing()
+    assert read_form(fits).fields == {"a": ["v"]}
+    over = part("\r\n".join([disposition] + ["X: y"] * multipart.MAX_HEADERS), b"v") + closing()
+    assert isinstance(refused(over), TooLarge)
+
+
 # -- memory ------------------------------------------------------------------------------------------
 
 
@@ -449,6 +533,23 @@ def test_a_50_mb_part_streams_into_the_datastore_in_bounded_memory(tmp_path: Pat
     assert staged.size == size and staged.sha256 == expected.hexdigest()
     assert form.fields == {"a": ["album"]}
     assert peak < 8 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB while streaming 50 MiB"
+
+
+def test_a_skipped_50_mb_part_is_read_past_in_bounded_memory() -> None:
+    """A callback that reads nothing (ws.php's, for a guest): the part is skipped as it comes."""
+    size = 50 * 1024 * 1024
+    head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.CR3"\r\n\r\n'
+    tail = f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="after"\r\n\r\nyes\r\n--{BOUNDARY}--'
+    body = Synthetic(head.encode(), random.Random(2).randbytes(4099), size, tail.encode())
+    tracemalloc.start()
+    try:
+        form = parse(body, body.length, CONTENT_TYPE, lambda _f, name, _reader: name)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert form.files == ["big.CR3"] and form.fields == {"after": ["yes"]}
+    assert body.position == body.length
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB while skipping 50 MiB"
 
 
 # -- over HTTP: /upload ------------------------------------------------------------------------------

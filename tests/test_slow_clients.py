@@ -1,6 +1,7 @@
 """Slow clients (slowloris) against the real server process: connections that send their request head,
 or their body, a byte at a time hold no request thread, so ordinary visitors are still served; and
-each is cut off once it has had its time (photoflow/server.py says how long)."""
+each is cut off once it has had its time (photoflow/server.py says how long), uploads streamed through
+the multipart reader (photoflow/web/multipart.py) too, leaving nothing in the datastore's tmp/."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import requests
 
 from photoflow.config import Config
 from photoflow.server import BODY_PRELOAD, HEAD_TIMEOUT
-from tests.conftest import Served, make_config, run_cli
+from photoflow.storage import TMP
+from tests.conftest import Served, make_config, run_cli, web_as
 
-THREADS = 4
+THREADS = 6  # one more than the slow bodies that do reach a thread (the draggers below)
 SLOW_HEADS = THREADS + 4  # more than the server has threads: any one of them holding a thread starves it
 SLOW_BODIES = THREADS + 4
 TRICKLE = 1.0  # seconds between two bytes
@@ -24,8 +26,11 @@ TRICKLE = 1.0  # seconds between two bytes
 
 @pytest.fixture
 def ready(tmp_path: Path) -> Config:
+    """A migrated database with a member, admin / correct horse."""
     config = make_config(tmp_path)
     assert run_cli(config, "db", "upgrade").returncode == 0
+    made = run_cli(config, "create-user", "admin", "--admin", "--password-stdin", input="correct horse\n")
+    assert made.returncode == 0, made.stderr
     return config
 
 
@@ -100,6 +105,9 @@ def test_slow_heads_and_bodies_do_not_starve_visitors(ready: Config) -> None:
     trickler = Trickler(served.port)
     try:
         host = f"Host: 127.0.0.1:{served.port}\r\n"
+        browser = web_as(served.base, "admin", "correct horse")
+        cookie = "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies)
+        member = f"Cookie: {cookie}\r\nX-CSRF-Token: {browser.csrf}\r\nOrigin: {served.base}\r\n"
         head = f"GET / HTTP/1.1\r\n{host}User-Agent: slowloris\r\nX-Padding: {'a' * 200}\r\n\r\n".encode()
         heads = range(0, SLOW_HEADS)
         for _ in heads:
@@ -115,12 +123,16 @@ def test_slow_heads_and_bodies_do_not_starve_visitors(ready: Config) -> None:
         # Two with bodies larger than the server reads ahead, which slow down: these do reach a thread
         # (the app reads the form, under Bottle's 100 kB), and are cut off at the minimum body rate: 408.
         big_head = body_head.replace(b"Content-Length: 5000", f"Content-Length: {4 * BODY_PRELOAD}".encode())
-        draggers = range(SLOW_HEADS + SLOW_BODIES, SLOW_HEADS + SLOW_BODIES + 3)
+        draggers = range(SLOW_HEADS + SLOW_BODIES, SLOW_HEADS + SLOW_BODIES + 5)
         for _ in range(2):
             trickler.open(big_head + b"name=" + b"x" * (2 * BODY_PRELOAD), b"x" * 1000)
         # And one at ws.php, which answers in Piwigo's JSON (and logs no traceback: asserted below).
         ws_head = big_head.replace(b"POST /login ", b"POST /ws.php?format=json ")
         trickler.open(ws_head + b"method=pwg.getVersion&x=" + b"x" * (2 * BODY_PRELOAD), b"x" * 1000)
+        # Uploads, through the streaming multipart reader: a member's at /upload, and a visitor's at
+        # ws.php, whose file part is skipped (a guest's is never written).
+        trickler.open(*upload(f"POST /upload HTTP/1.1\r\n{host}{member}", "file"))
+        trickler.open(*upload(f"POST /ws.php?format=json HTTP/1.1\r\n{host}", "image"))
         trickler.thread.start()
         time.sleep(3 * TRICKLE)  # every slow connection has sent something more
 
@@ -143,12 +155,30 @@ def test_slow_heads_and_bodies_do_not_starve_visitors(ready: Config) -> None:
         assert trickler.open_count(everyone) == 0, f"still open: {set(everyone) - set(trickler.closed)}"
         for i in draggers:
             assert trickler.answers.get(i, b"").startswith(b"HTTP/1.1 408 "), trickler.answers.get(i)
-        assert b'"stat":"fail"' in trickler.answers[draggers[-1]].replace(b" ", b""), trickler.answers[
-            draggers[-1]
-        ]
+        for i in (draggers[2], draggers[4]):  # ws.php's
+            assert b'"stat":"fail"' in trickler.answers[i].replace(b" ", b""), trickler.answers[i]
+        assert list((ready.datastore / TMP).iterdir()) == []  # nothing of the member's upload is left
         print(f"closed after (s): {sorted(round(t, 1) for t in trickler.closed.values())}")
         visit(served.base)
     finally:
         trickler.close()
         log = served.stop()
     assert "Traceback" not in log, log
+    assert "slow-client guard off" not in log, log
+
+
+def upload(head: str, field: str) -> tuple[bytes, bytes]:
+    """A multipart upload after `head` (request line, Host and more): what it sends at once (its head,
+    a `method` field, and the start of a file larger than the server reads ahead), and the rest of the
+    file, which never ends within its declared length."""
+    boundary = "slowUploadBoundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\npwg.images.addSimple\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="slow.CR3"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + b"\x00" * (2 * BODY_PRELOAD)
+    head += (
+        f"Accept: application/json\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body) + 64 * BODY_PRELOAD}\r\n\r\n"
+    )
+    return head.encode() + body, b"\x00" * 1000
