@@ -222,7 +222,7 @@ def _refusal(exc: multipart.MultipartError, max_parts: int) -> PhotoflowError:
     detail = detail[:1].lower() + detail[1:]
     if isinstance(exc, multipart.ParserLimitReached):
         return TooLarge(
-            f"the form is over a limit ({detail}): at most {max_parts} parts, each with at most "
-            f"{MAX_HEADERS} header lines of {MAX_HEADER_BYTES} bytes"
+            f"the form is over a limit: {detail} (at most {max_parts} parts, each with at most "
+            f"{MAX_HEADERS} header lines of {MAX_HEADER_BYTES} bytes)"
         )
-    return Invalid(f"the multipart body is malformed ({detail})")
+    return Invalid(f"the multipart body is malformed: {detail}")
