@@ -510,3 +510,25 @@ def test_upload_with_a_mixed_case_boundary(server: str, admin: User, samples: Pa
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["results"][0]["status"] == "imported"
+
+
+def test_the_forms_maxlength_are_the_limits_the_services_check(
+    server: str, library: Library, admin: User, samples: Path
+) -> None:
+    from photoflow.services import text
+
+    photo = imported(library, admin, samples / "jpeg/gps/DSCN0010.jpg")[0]
+    services.create_album("Trip", admin.id)
+    browser = web_as(server, "admin", "correct horse")
+    album = services.albums()[0]
+    expected = {
+        "/albums": {text.MAX_ALBUM_TITLE},
+        f"/album/{album.id}": {text.MAX_ALBUM_TITLE, text.MAX_DESCRIPTION},
+        f"/photo/{photo.id}": {text.MAX_PHOTO_TITLE, text.MAX_DESCRIPTION},
+        "/upload": {text.MAX_ALBUM_TITLE},
+        "/users": {text.MAX_USER_NAME},
+    }
+    for path, limits in expected.items():
+        page = browser.get(path)
+        assert page.status_code == 200, path
+        assert {int(n) for n in re.findall(r'maxlength="(\d+)"', page.text)} == limits, path

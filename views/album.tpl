@@ -34,8 +34,8 @@
       <form method="post" action="{{ctx.root}}/album/{{album.id}}" class="stack">
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
         <input type="hidden" name="action" value="edit">
-        <label>Title <input name="title" value="{{album.title}}" required maxlength="200"></label>
-        <label>Description <textarea name="description" rows="3" maxlength="5000">{{album.description}}</textarea></label>
+        <label>Title <input name="title" value="{{album.title}}" required maxlength="{{limits.MAX_ALBUM_TITLE}}"></label>
+        <label>Description <textarea name="description" rows="3" maxlength="{{limits.MAX_DESCRIPTION}}">{{album.description}}</textarea></label>
         <button type="submit">Save</button>
       </form>
       <form method="post" action="{{ctx.root}}/album/{{album.id}}" class="row">

@@ -7,7 +7,7 @@
     <summary class="button">New album</summary>
     <form method="post" action="{{ctx.root}}/albums" class="stack">
       <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
-      <label>Title <input name="title" required maxlength="200" autocomplete="off"></label>
+      <label>Title <input name="title" required maxlength="{{limits.MAX_ALBUM_TITLE}}" autocomplete="off"></label>
       <label class="check"><input type="checkbox" name="public" value="1"> Public: anyone can see it</label>
       <button type="submit">Create</button>
     </form>

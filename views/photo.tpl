@@ -70,8 +70,8 @@
         <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
         <input type="hidden" name="next" value="/photo/{{photo.id}}{{query}}">
         <input type="hidden" name="albums_sent" value="1">
-        <label>Title <input name="title" value="{{photo.title}}" maxlength="500"></label>
-        <label>Description <textarea name="description" rows="3" maxlength="5000">{{photo.description}}</textarea></label>
+        <label>Title <input name="title" value="{{photo.title}}" maxlength="{{limits.MAX_PHOTO_TITLE}}"></label>
+        <label>Description <textarea name="description" rows="3" maxlength="{{limits.MAX_DESCRIPTION}}">{{photo.description}}</textarea></label>
 %   if all_albums:
         <fieldset class="albums-choice"><legend>Albums</legend>
 %     ids = {a.id for a in albums_in}

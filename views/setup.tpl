@@ -7,7 +7,7 @@
 % end
   <form method="post" action="{{ctx.root}}/setup" class="stack">
     <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
-    <label>Name <input name="name" value="{{name}}" autocomplete="username" autocapitalize="none" required maxlength="64" autofocus></label>
+    <label>Name <input name="name" value="{{name}}" autocomplete="username" autocapitalize="none" required maxlength="{{limits.MAX_USER_NAME}}" autofocus></label>
     <label>Password <input name="password" type="password" autocomplete="new-password" required minlength="8"></label>
     <label>Password again <input name="password2" type="password" autocomplete="new-password" required minlength="8"></label>
     <button type="submit">Create the admin account</button>

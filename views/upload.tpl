@@ -17,7 +17,7 @@
         </select>
       </label>
       <label class="check"><input type="radio" name="target" value="new"> New album
-        <input name="title" id="new-title" maxlength="200" placeholder="Title" autocomplete="off">
+        <input name="title" id="new-title" maxlength="{{limits.MAX_ALBUM_TITLE}}" placeholder="Title" autocomplete="off">
       </label>
       <label class="check indent"><input type="checkbox" name="public" id="new-public" value="1"> Public: anyone can see the new album</label>
     </fieldset>

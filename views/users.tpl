@@ -39,7 +39,7 @@
   <h2>Add someone</h2>
   <form method="post" action="{{ctx.root}}/users" class="stack">
     <input type="hidden" name="csrf" value="{{ctx.csrf_token}}">
-    <label>Name <input name="name" required maxlength="64" autocomplete="off" autocapitalize="none"></label>
+    <label>Name <input name="name" required maxlength="{{limits.MAX_USER_NAME}}" autocomplete="off" autocapitalize="none"></label>
     <label>Password <input name="password" type="password" required minlength="8" autocomplete="new-password"></label>
     <label class="check"><input type="checkbox" name="admin" value="1"> Administrator</label>
     <button type="submit">Create account</button>

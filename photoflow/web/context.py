@@ -21,6 +21,7 @@ from photoflow.config import Config
 from photoflow.errors import Forbidden
 from photoflow.library import Library
 from photoflow.models import Album, Session
+from photoflow.services import text as text_limits
 
 VIEWS = Path(__file__).resolve().parents[2] / "views"
 SESSION_COOKIE = "pf_session"
@@ -220,7 +221,14 @@ def page(view: str, /, status: int = 200, **values: Any) -> str:
     private = ctx.viewer.is_member or ctx.shared is not None
     response.set_header("Cache-Control", "private, no-store" if private else "no-cache")
     values.setdefault("title", "Photoflow")
-    return template(view, template_lookup=TEMPLATE_LOOKUP, ctx=ctx, json_for_script=json_for_script, **values)
+    return template(
+        view,
+        template_lookup=TEMPLATE_LOOKUP,
+        ctx=ctx,
+        json_for_script=json_for_script,
+        limits=text_limits,  # the forms' maxlength: the limits the services check
+        **values,
+    )
 
 
 def answer_json(value: Any, status: int = 200) -> HTTPResponse:
