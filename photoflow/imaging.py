@@ -274,9 +274,11 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
         transform = _transform(icc, im.mode)
         if transform is not None:
             try:
-                return ImageCms.applyTransform(im, transform)
+                converted = ImageCms.applyTransform(im, transform)
             except (ImageCms.PyCMSError, ValueError, OSError):
-                pass
+                converted = None
+            if converted is not None:
+                return converted
     if im.mode == "CMYK":
         return im.convert("RGB")
     return im
@@ -353,13 +355,11 @@ def raw_preview(path: Path) -> bytes | None:
             thumb = raw.extract_thumb()
     except (rawpy.LibRawError, OSError, ValueError):
         return None
-    if thumb.format == rawpy.ThumbFormat.JPEG:
+    if thumb.format == rawpy.ThumbFormat.JPEG or isinstance(thumb.data, bytes):
         return bytes(thumb.data)
-    if thumb.format == rawpy.ThumbFormat.BITMAP:
-        buf = io.BytesIO()
-        Image.fromarray(thumb.data).save(buf, "JPEG", quality=95)
-        return buf.getvalue()
-    return None
+    buf = io.BytesIO()  # a BITMAP: the pixels, as an array
+    Image.fromarray(thumb.data).save(buf, "JPEG", quality=95)
+    return buf.getvalue()
 
 
 def usable_preview(data: bytes | None) -> bool:

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from photoflow.errors import Invalid, NotFound, PhotoflowError, TooLarge
 from photoflow.faults import crash_point
@@ -49,6 +49,12 @@ STALE_SECONDS = 6 * 3600
 
 
 _HOST = socket.gethostname().replace("@", "_")
+
+
+class Readable(Protocol):
+    """What staging reads from: an upload's stream, a file, the pieces of a chunked upload."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class StorageFull(PhotoflowError):
@@ -82,7 +88,7 @@ class Datastore:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def stage(self, source: BinaryIO, max_bytes: int | None = None) -> Staged:
+    def stage(self, source: Readable, max_bytes: int | None = None) -> Staged:
         """Stream `source` into tmp/, hashing as it goes, and fsync it. Raises TooLarge past `max_bytes`."""
         path = self._tmp_name()
         digest, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)

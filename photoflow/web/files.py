@@ -263,7 +263,7 @@ def stream_zip(entries: list[tuple[Path, str, dt.datetime | None]]) -> Iterator[
     """
     sink = _Sink()
     used: set[str] = set()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:  # type: ignore[call-overload]
         for path, original, taken in entries:
             info = zipfile.ZipInfo(_unique(_member_name(original), used), _zip_time(taken, path))
             info.compress_type = zipfile.ZIP_STORED

@@ -149,9 +149,9 @@ def install(app: Bottle, library: Library) -> None:
         _check_days(newest, oldest)
         return answer_json({"photos": [e.as_json() for e in gallery.days(ctx.viewer, newest, oldest)]})
 
-    for path, handler in (("/api/timeline", timeline), ("/api/days", days)):
-        app.get(path, callback=handler)
-        app.get("/s/<token>" + path, callback=shared(handler))
+    for path, api in (("/api/timeline", timeline), ("/api/days", days)):
+        app.get(path, callback=api)
+        app.get("/s/<token>" + path, callback=shared(api))
 
     # -- changes by members --------------------------------------------------------------------------
 
