@@ -30,12 +30,11 @@ The last line per database is
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,26 +44,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 PER_PAGE = 500
-
-
-@contextlib.contextmanager
-def counting() -> Iterator[list[str]]:
-    """Every SQL statement the database runs meanwhile."""
-    from photoflow.db import db
-
-    seen: list[str] = []
-    database = db.obj
-    original = database.execute_sql
-
-    def execute_sql(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        seen.append(sql)
-        return original(sql, params, *args, **kwargs)
-
-    database.execute_sql = execute_sql
-    try:
-        yield seen
-    finally:
-        del database.execute_sql
 
 
 def call(library: Any, viewer: Any, page: int, per_page: int) -> str:
@@ -130,12 +109,12 @@ def measure(name: str, env: dict[str, str], pages: int | None) -> None:
             call(library, viewer, 0, PER_PAGE)  # warm
             sizes = {}
             for size in (10, 100, PER_PAGE):
-                with counting() as seen:
-                    call(library, viewer, 1, size)
+                with database.statements() as seen:
+                    call(library, viewer, 0, size)
                 sizes[size] = len(seen)
             times, floors, counts = [], [], set()
             for page in wanted:
-                with counting() as seen:
+                with database.statements() as seen:
                     start = time.perf_counter()
                     body = call(library, viewer, page, PER_PAGE)
                     times.append(time.perf_counter() - start)

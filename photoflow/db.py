@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,24 @@ def close_database() -> None:
 def ping() -> None:
     """Ask the database for nothing, to see that it answers (raises the driver's error otherwise)."""
     db.execute_sql("SELECT 1")
+
+
+@contextlib.contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement the database runs meanwhile, for the tests and benchmarks that count them."""
+    seen: list[str] = []
+    database = db.obj
+    original = database.execute_sql
+
+    def execute_sql(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        seen.append(sql)
+        return original(sql, params, *args, **kwargs)
+
+    database.execute_sql = execute_sql
+    try:
+        yield seen
+    finally:
+        del database.execute_sql
 
 
 def runner(database: Database | None = None) -> Runner:

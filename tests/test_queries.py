@@ -7,33 +7,13 @@ measures the same at 100,000 photos.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from photoflow import gallery, piwigo, services
 from photoflow.access import ANONYMOUS, Viewer
-from photoflow.db import db
+from photoflow.db import statements
 from photoflow.library import Library
 from photoflow.models import Photo, User
-
-
-@contextlib.contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement run meanwhile."""
-    seen: list[str] = []
-    database = db.obj
-    original = database.execute_sql
-
-    def execute_sql(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        seen.append(sql)
-        return original(sql, params, *args, **kwargs)
-
-    database.execute_sql = execute_sql
-    try:
-        yield seen
-    finally:
-        del database.execute_sql
 
 
 def ws(library: Library, viewer: Viewer, method: str, **params: str) -> Any:

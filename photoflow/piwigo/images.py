@@ -55,6 +55,16 @@ def _import(call: Call, upload: Upload, target: UploadTarget) -> int:
     return result.photo_id
 
 
+def _described(p: dict[str, Any]) -> dict[str, Any]:
+    """What addSimple and add say of a picture in the parameters they share, as a PhotoEdit's fields."""
+    return {
+        "title": p["name"],
+        "description": p["comment"],
+        "author": p["author"],
+        "level": p["level"] or None,
+    }
+
+
 def _tags(raw: str | None) -> tuple[str, ...] | None:
     """Tag names as the upload methods take them: "a, b, c"."""
     names = tuple(part for part in (raw or "").split(",") if part.strip())
@@ -104,10 +114,7 @@ def add_simple(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     target = _target(
         call,
         p["image_id"],
-        title=p["name"],
-        description=p["comment"],
-        author=p["author"],
-        level=p["level"] or None,
+        **_described(p),
         albums=tuple(p["category"]) or None,
         tags=_tags(p["tags"]),
     )
@@ -222,10 +229,7 @@ def add(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     target = _target(
         call,
         p["image_id"],
-        title=p["name"],
-        description=p["comment"],
-        author=p["author"],
-        level=p["level"] or None,
+        **_described(p),
         albums=tuple(_category_list(p["categories"])) or None,
         tags=services.tag_names(_ids(p["tag_ids"])) or None,
     )
