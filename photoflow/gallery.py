@@ -276,11 +276,13 @@ def albums_of_photos(photo_ids: list[int], viewer: Viewer) -> dict[int, list[Alb
 
 
 def shown_files(photo_ids: list[int]) -> dict[int, File]:
-    """For each photo, the file it is downloaded as: its picture, else its RAW. One query."""
+    """For each photo, the file it is downloaded as (role, md5, size): its picture, else its RAW."""
     found: dict[int, File] = {}
     if photo_ids:
         # "original" sorts before "raw".
-        query = File.select().where(File.photo.in_(photo_ids) & File.role.in_(["original", "raw"]))
+        query = File.select(File.photo, File.role, File.md5, File.size).where(
+            File.photo.in_(photo_ids) & File.role.in_(["original", "raw"])
+        )
         for row in query.order_by(File.photo, File.role.desc()):
             found[row.photo_id] = row
     return found

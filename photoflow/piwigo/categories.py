@@ -10,7 +10,7 @@ from photoflow import access, gallery, services
 from photoflow.models import Album, Photo, PhotoAlbum
 from photoflow.piwigo.envelopes import NamedArray, NamedStruct
 from photoflow.piwigo.protocol import ACCESS_DENIED, INVALID_PARAM, NOT_FOUND, Call, Param, WsError, method
-from photoflow.piwigo.shapes import CATEGORY_ATTRIBUTES, IMAGE_ATTRIBUTES, category, images
+from photoflow.piwigo.shapes import CATEGORY_ATTRIBUTES, IMAGE_ATTRIBUTES, IMAGE_COLUMNS, category, images
 
 MAX_PER_PAGE = 500
 
@@ -111,7 +111,7 @@ def categories_images(call: Call, p: dict[str, Any]) -> dict[str, Any]:
             )
         )
         condition = condition & in_albums
-    query = Photo.select().where(condition)
+    query = Photo.select(*IMAGE_COLUMNS).where(condition)
     total = query.count()
     per_page = max(1, p["per_page"])
     photos = list(

@@ -82,16 +82,23 @@ def url_name(name: str) -> str:
 def derivatives(call: Call, photo: Photo) -> dict[str, dict[str, Any]]:
     """Piwigo's size names with the URL and the size each is drawn at."""
     w, h = max(1, photo.width), max(1, photo.height)
-    out = {}
-    for name, size in SIZES.items():
+    drawn: dict[str, dict[str, Any]] = {}
+    for size in dict.fromkeys(SIZES.values()):  # four derivatives under nine names
         if size == PREVIEW:
             scale = min(1.0, PREVIEW_EDGE / max(w, h))
             width, height = max(1, round(w * scale)), max(1, round(h * scale))
         else:
             height = min(int(size), h)
             width = max(1, round(w * height / h))
-        out[name] = {"url": derivative_url(call, photo, size), "width": width, "height": height}
-    return out
+        drawn[size] = {"url": derivative_url(call, photo, size), "width": width, "height": height}
+    return {name: drawn[size] for name, size in SIZES.items()}
+
+
+# The photo's columns an image shape reads (not the full metadata a page of 500 would drag along).
+IMAGE_COLUMNS = (
+    Photo.id, Photo.sha256, Photo.width, Photo.height, Photo.file_name, Photo.title, Photo.description,
+    Photo.author, Photo.level, Photo.taken_at, Photo.created_at, Photo.updated_at,
+)  # fmt: skip
 
 
 def images(call: Call, photos: list[Photo], full: bool = False) -> list[dict[str, Any]]:
