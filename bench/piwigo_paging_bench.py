@@ -17,8 +17,9 @@ Measured in the same run, per database and viewer:
   and worst milliseconds, and the number of SQL statements each page ran (counted at the database's
   `execute_sql`): the same for every page and every page size (10, 100 and 500 are checked), or the
   benchmark stops with the counts it saw;
-- **floor**: one raw SQL statement that selects the same page's photo rows (same condition, order,
-  OFFSET and LIMIT) through the same connection, and fetches them: the least any implementation must do.
+- **floor**: the statement that finds the same page's photos (`gallery.page_of_photos`: the ids from
+  the index by the same condition, order, OFFSET and LIMIT, then their rows), run and fetched through
+  the same connection: what the database takes to hand the page over, before any shape is drawn.
 
 The last line per database is
 `getImages <db>: X ms per page of 500 (worst W ms), Q queries per page, floor F ms, ratio R`
@@ -69,17 +70,11 @@ def call(library: Any, viewer: Any, page: int, per_page: int) -> str:
 
 def floor(viewer: Any, page: int) -> float:
     """Seconds to select and fetch the same page's photo rows with one statement."""
-    from photoflow import access
-    from photoflow.models import Photo
+    from photoflow import access, gallery
+    from photoflow.piwigo.shapes import IMAGE_COLUMNS
 
-    query = (
-        Photo.select()
-        .where(access.visible_photos(viewer))
-        .order_by(Photo.taken_at.desc(nulls="last"), Photo.id.desc())
-        .offset(page * PER_PAGE)
-        .limit(PER_PAGE)
-        .tuples()
-    )
+    query = gallery.page_of_photos(access.visible_photos(viewer), page * PER_PAGE, PER_PAGE, IMAGE_COLUMNS)
+    query = query.tuples()
     start = time.perf_counter()
     rows = list(query)
     assert rows

@@ -111,14 +111,9 @@ def categories_images(call: Call, p: dict[str, Any]) -> dict[str, Any]:
             )
         )
         condition = condition & in_albums
-    query = Photo.select(*IMAGE_COLUMNS).where(condition)
-    total = query.count()
+    total = Photo.select().where(condition).count()
     per_page = max(1, p["per_page"])
-    photos = list(
-        query.order_by(Photo.taken_at.desc(nulls="last"), Photo.id.desc())
-        .offset(p["page"] * per_page)
-        .limit(per_page)
-    )
+    photos = list(gallery.page_of_photos(condition, p["page"] * per_page, per_page, IMAGE_COLUMNS))
     found = images(call, photos)
     paging = {"page": p["page"], "per_page": per_page, "count": len(found), "total_count": total}
     return {
