@@ -1,22 +1,54 @@
-# Photoflow: `make run` serves on http://127.0.0.1:8080, `make test` runs the whole suite.
+# Photoflow: `make run` serves on http://127.0.0.1:8080, `make test` checks the code and runs the whole
+# suite, `make test-fast` the quick part of it.
 # Both set up everything first: the virtualenv, the Python requirements and the Debian packages.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# Python's own default: compiled modules are cached in __pycache__ (ignored by git). Where the
+# environment turns that off, every test worker and every `photoflow` child process would compile the
+# project anew (collecting the tests takes 5 s instead of 2).
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test lint format bench bench-deps setup setup-dev system-deps test-deps migrate clean
+.PHONY: run test test-fast check lint typecheck format bench bench-deps setup setup-dev system-deps test-deps migrate clean
 
 run: setup migrate
 	$(PY) serve.py run
 
-test: setup-dev test-deps
-	$(PY) -m pytest
+# The suite in two passes: most tests on TEST_WORKERS pytest-xdist workers (more than the 2 cores: many
+# tests wait on exiftool, servers and child processes), then the `serial` ones (timing, load, memory)
+# one at a time with the machine to themselves. Both passes always run and print their results and
+# their slowest tests; the target fails if either failed. loadgroup hands tests one at a time to the
+# next free worker, except that each xdist_group (a module that builds one world for its tests, or
+# uses a fixed folder) goes whole to one worker.
+TEST_WORKERS ?= 4
+PYTEST := $(PY) -m pytest --durations=20
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
+test: setup-dev test-deps check
+	@status=0; \
+	echo '$(PYTEST) $(XDIST) -m "not serial"'; \
+	$(PYTEST) $(XDIST) -m "not serial" || status=$$?; \
+	echo '$(PYTEST) -m serial'; \
+	$(PYTEST) -m serial || status=$$?; \
+	if [ $$status -ne 0 ]; then echo "make test: a pass failed (pytest exit status $$status)"; fi; \
+	exit $$status
+
+# The inner loop: neither slow nor serial tests, in parallel (a minute or two).
+test-fast: setup-dev
+	$(PYTEST) $(XDIST) -m "not slow and not serial"
+
+# What the habits promise, checked before any test runs: ruff's rules and format, and the type hints of
+# photoflow/ and admin_tui/ (mypy, configured in pyproject.toml).
+check: lint typecheck
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+typecheck: setup-dev
+	$(VENV)/bin/mypy
 
 format: setup-dev
 	$(VENV)/bin/ruff format .

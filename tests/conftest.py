@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -26,7 +28,7 @@ from PIL import Image, ImageDraw
 from photoflow import db as database
 from photoflow import services
 from photoflow.batch import collect_files, import_files
-from photoflow.config import Config, load_config
+from photoflow.config import SECRET_FILE, Config, load_config
 from photoflow.importer import ImportOptions
 from photoflow.library import Library, open_library
 from photoflow.models import Photo, User
@@ -37,6 +39,15 @@ SAMPLES = REPO.parent / "shared" / "samples"
 
 def pytest_report_header() -> list[str]:
     return [f"samples: {SAMPLES} ({'found' if SAMPLES.is_dir() else 'MISSING'})"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules that have `slow` tests run first, each module's tests still together and in their order:
+    under pytest-xdist the long tests start while there is other work left to keep every worker busy,
+    instead of finishing the run alone."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 @pytest.fixture(scope="session")
@@ -78,9 +89,89 @@ def config(tmp_path: Path) -> Config:
     return make_config(tmp_path)
 
 
+class Worlds:
+    """Libraries that many tests start from, each built once per test run by the same calls a test would
+    make, then copied for each test that asks: a test gets its own datastore and SQLite file, opened
+    afresh, exactly as if it had built them itself.
+
+    "admin": migrated, with the `admin` account (an argon2 hash: 0.2 s); "stocked": that, plus the
+    `stocked` albums and eleven imported camera JPEGs (several seconds). Under pytest-xdist the workers
+    of one run share them: the first that needs one builds it, under a lock, in the run's own folder."""
+
+    def __init__(self, root: Path, samples: Path) -> None:
+        self.root = root
+        self.samples = samples
+
+    def copy_into(self, kind: str, config: Config) -> None:
+        """Lay world `kind` into `config`'s datastore and database (the datastore's own secret is kept)."""
+        datastore, template = self._ready(kind)
+
+        def not_copied(folder: str, names: list[str]) -> list[str]:
+            if Path(folder) != datastore:
+                return []
+            return [n for n in names if n == SECRET_FILE or n.startswith((".secret-", "photoflow.db"))]
+
+        # copy, not copy2: the files are as new as a test's own would be.
+        shutil.copytree(
+            datastore, config.datastore, dirs_exist_ok=True, copy_function=shutil.copy, ignore=not_copied
+        )
+        shutil.copy(template, config.database)
+
+    def _ready(self, kind: str) -> tuple[Path, Path]:
+        """The datastore and the database file of world `kind`, built first if no worker has yet."""
+        template = self.root / f"{kind}.db"
+        with (self.root / f"{kind}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not template.exists():
+                self._build(kind, template)
+        return self.root / kind / "datastore", template
+
+    def _build(self, kind: str, template: Path) -> None:
+        shutil.rmtree(self.root / kind, ignore_errors=True)  # what a failed build left
+        config = make_config(self.root / kind)
+        database.open_database(config.database)
+        database.upgrade()
+        lib = open_library(config)
+        try:
+            _make_admin()
+            if kind == "stocked":
+                _stock(lib, self.samples)
+        finally:
+            lib.close()
+        # One file holding the whole database (no -wal beside it), read through SQLite's backup API (a
+        # thread of the import may still hold a connection to the original); it gets its name when whole.
+        database.backup_sqlite(config.database, template)
+
+
+@pytest.fixture(scope="session")
+def worlds(tmp_path_factory: pytest.TempPathFactory, samples: Path) -> Worlds:
+    """This test run's prebuilt libraries (shared by its xdist workers: their base folders are siblings)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.getbasetemp().parent / "worlds"
+        root.mkdir(exist_ok=True)
+    else:
+        root = tmp_path_factory.mktemp("worlds")
+    return Worlds(root, samples)
+
+
+def _world_for(request: pytest.FixtureRequest) -> str | None:
+    """The prebuilt library a test's fixtures start from, if any."""
+    for kind in ("stocked", "admin"):
+        if kind in request.fixturenames:
+            return kind
+    return None
+
+
+_COPIED = pytest.StashKey[str]()
+
+
 @pytest.fixture
-def library(config: Config) -> Iterator[Library]:
+def library(request: pytest.FixtureRequest, config: Config) -> Iterator[Library]:
     """A migrated SQLite database and a prepared datastore in tmp_path."""
+    kind = _world_for(request)
+    if kind and not config.is_postgres:
+        request.getfixturevalue("worlds").copy_into(kind, config)
+        request.node.stash[_COPIED] = kind
     database.open_database(config.database)
     database.upgrade()
     lib = open_library(config)
@@ -88,22 +179,35 @@ def library(config: Config) -> Iterator[Library]:
     lib.close()
 
 
-@pytest.fixture
-def admin(library: Library):
-    """An admin account named `admin` with the password `correct horse`."""
+def _make_admin() -> User:
     return services.create_user("admin", "correct horse", admin=True)
 
 
 @pytest.fixture
-def stocked(library: Library, admin: User, samples: Path) -> Library:
-    """The eleven camera JPEGs of the samples, imported one by one, in a public album "Cameras"; an empty
-    private album "Family"; import times fixed (the overview shows them)."""
+def admin(request: pytest.FixtureRequest, library: Library) -> User:
+    """An admin account named `admin` with the password `correct horse`."""
+    if request.node.stash.get(_COPIED, None):
+        return User.get(User.name == "admin")
+    return _make_admin()
+
+
+def _stock(library: Library, samples: Path) -> None:
+    admin = User.get(User.name == "admin")
     cameras = services.create_album("Cameras", admin.id, public=True)
     services.create_album("Family", admin.id)
     files = collect_files([samples / "jpeg" / "cameras"])
     summary = import_files(library, files, ImportOptions(owner_id=admin.id, album_id=cameras.id), workers=1)
     assert summary.count("imported") == 11, summary.results
     Photo.update(created_at=dt.datetime(2026, 5, 1, 9, 30)).execute()
+
+
+@pytest.fixture
+def stocked(request: pytest.FixtureRequest, library: Library, admin: User, samples: Path) -> Library:
+    """The eleven camera JPEGs of the samples, imported one by one, in a public album "Cameras"; an empty
+    private album "Family"; import times fixed (the overview shows them). Built once per session and
+    copied (see Worlds)."""
+    if request.node.stash.get(_COPIED, None) != "stocked":
+        _stock(library, samples)
     return library
 
 
@@ -282,8 +386,38 @@ def web_as(server: str, name: str, password: str) -> Web:
 # -- `photoflow serve` as a child process --------------------------------------------------------------
 
 
+def _port_block() -> range:
+    """This process's ports for servers it starts: below the kernel's ephemeral range (which port-0
+    binds and every outgoing connection draw from, so a port probed free there can be taken before the
+    child binds it), in a block of its own for each pytest-xdist worker (gw0, gw1, ...)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) + 1 if worker.isdigit() else 0  # the controller (or a plain run) has block 0
+    size = 1000
+    start = 10_000 + index * size
+    return range(start, start + size) if start + size <= low else range(0)
+
+
+_BLOCK = _port_block()
+_next_port = [random.randrange(len(_BLOCK)) if _BLOCK else 0]
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
+    """A TCP port free on 127.0.0.1 now, and no other port this process was given recently: the next
+    free one of this worker's block (from a random start, so that two runs at once rarely meet), or
+    one the kernel picks if there is no such block."""
+    for _ in range(len(_BLOCK)):
+        port = _BLOCK[_next_port[0] % len(_BLOCK)]
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

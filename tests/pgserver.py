@@ -23,6 +23,9 @@ Run as root (as in CI), initdb and postgres run as the `postgres` user of Debian
 `nobody`), which own the temporary folders; otherwise they run as the current user. The server gets
 SIGQUIT if the thread that started it dies (start it from the main thread, as a session fixture is),
 and the next start deletes folders left by a killed run. $PHOTOFLOW_PG_BINDIR picks other binaries.
+
+Under pytest-xdist each worker is its own session and so starts its own server: its own folder (mkdtemp),
+its own port (probed free, retried if taken, and checked to be this server's before use), nothing shared.
 """
 
 from __future__ import annotations

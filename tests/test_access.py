@@ -41,6 +41,8 @@ from photoflow.models import File, Photo
 from photoflow.storage import DERIVATIVE_SIZES
 from tests.conftest import Web, make_config, web_as
 
+pytestmark = pytest.mark.xdist_group("access-world")  # one worker builds the module's world
+
 CR3 = "raw/Canon-R6-pruned.CR3"
 MISSING = 999999
 # Browsers keep a public picture for good; shared caches revalidate it (s-maxage=0), through the access check.

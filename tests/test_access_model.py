@@ -462,6 +462,7 @@ def env(tmp_path: Path, samples: Path) -> Iterator[Env]:
         library.close()
 
 
+@pytest.mark.slow
 def test_anonymous_access_follows_the_model(env: Env) -> None:
     """9 sequences of up to 15 changes (about 45-60 s here), each from the emptied library; a failure
     takes some minutes more to shrink to its shortest sequence (each replay is real HTTP)."""

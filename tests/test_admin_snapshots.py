@@ -25,6 +25,8 @@ from tests.conftest import make_config
 FIXED_HOME = Path("/tmp/photoflow-snapshot")
 GiB = 1024**3
 
+pytestmark = pytest.mark.xdist_group("snapshot-home")  # FIXED_HOME: one folder, one worker
+
 
 @pytest.fixture
 def config() -> Iterator[Config]:

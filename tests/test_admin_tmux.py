@@ -19,7 +19,10 @@ import pytest
 
 from tests.conftest import REPO, Web, free_port, make_config, make_jpegs, run_cli, wait_up, web_as
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (make test-deps)")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (make test-deps)"),
+    pytest.mark.slow,
+]
 
 
 class Pane:

@@ -117,6 +117,7 @@ async def cursor_to(pilot: Pilot, table_id: str, first_cell: str) -> None:
 # -- the frame ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_every_section_has_its_key_and_every_binding_fits_the_footer_at_80_columns(stocked):
     app = console(stocked)
     async with app.run_test(size=SIZE) as pilot:
@@ -195,6 +196,7 @@ async def fill_user_form(pilot: Pilot, name: str, password: str, again: str) -> 
     await type_text(pilot, again)
 
 
+@pytest.mark.slow
 async def test_users_create_reset_promote_and_delete(stocked):
     app = console(stocked)
     async with app.run_test(size=SIZE) as pilot:
@@ -240,6 +242,7 @@ async def test_users_create_reset_promote_and_delete(stocked):
         assert Photo.get_by_id(photo.id).owner.name == "admin"
 
 
+@pytest.mark.slow
 async def test_users_refusals_are_sentences_not_tracebacks(stocked):
     app = console(stocked)
     async with app.run_test(size=SIZE) as pilot:
@@ -279,6 +282,7 @@ async def test_users_refusals_are_sentences_not_tracebacks(stocked):
 # -- albums ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_albums_create_rename_describe_publish_share_and_delete(stocked):
     app = console(stocked)
     base = stocked.config.base_url
@@ -348,6 +352,7 @@ async def test_albums_refuse_an_empty_title(stocked):
 INJECTED = "[@click=app.quit]x[/]"
 
 
+@pytest.mark.slow
 async def test_markup_in_titles_names_and_file_names_is_shown_never_run(stocked, admin, tmp_path, samples):
     weird = tmp_path / "weird"
     weird.mkdir()
@@ -399,6 +404,7 @@ async def test_markup_in_titles_names_and_file_names_is_shown_never_run(stocked,
 # -- photos ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_photos_table_searches_and_pages(stocked, monkeypatch):
     monkeypatch.setattr(photos_pane, "PAGE", 5)
     app = console(stocked)
@@ -434,6 +440,7 @@ async def test_photos_table_searches_and_pages(stocked, monkeypatch):
         assert Photo.select().count() == 11 and not errors(app)
 
 
+@pytest.mark.slow
 async def test_photo_details_albums_level_and_delete(stocked):
     app = console(stocked)
     store = stocked.store
@@ -513,6 +520,7 @@ def import_log(app: AdminApp) -> str:
     return "\n".join(line.text for line in app.query_one("#import-log", RichLog).lines)
 
 
+@pytest.mark.slow
 async def test_import_a_folder_into_a_new_public_album_with_a_broken_file_failing_alone(
     stocked, samples, tmp_path
 ):
@@ -561,6 +569,7 @@ async def test_import_refusals(stocked, tmp_path):
         assert Photo.select().count() == 11 and app.is_running
 
 
+@pytest.mark.slow
 async def test_a_cancelled_import_leaves_nothing_half_done_and_a_second_run_finishes(stocked, tmp_path):
     folder = tmp_path / "big"
     make_jpegs(folder, 24, size=(3000, 2000))
@@ -587,6 +596,7 @@ async def test_a_cancelled_import_leaves_nothing_half_done_and_a_second_run_fini
         assert check.check_datastore(stocked.store).ok
 
 
+@pytest.mark.slow
 async def test_quitting_during_an_import_asks_then_stops_cleanly(stocked, tmp_path):
     # Enough files that the import is still running when q is pressed, however fast the machine.
     folder = tmp_path / "big"
@@ -611,6 +621,7 @@ def maintenance_log(app: AdminApp) -> str:
     return " ".join("\n".join(line.text for line in app.query_one("#maintenance-log", RichLog).lines).split())
 
 
+@pytest.mark.slow
 async def test_maintenance_regenerates_checks_and_sweeps_after_asking(stocked):
     store = stocked.store
     photo = Photo.get(Photo.file_name == "Canon EOS 5D.jpg")
@@ -653,6 +664,7 @@ async def test_maintenance_regenerates_checks_and_sweeps_after_asking(stocked):
         assert "datastore is consistent" in words(app)
 
 
+@pytest.mark.slow
 async def test_regenerating_can_be_cancelled(stocked, tmp_path, admin):
     make_jpegs(tmp_path / "big", 16, size=(4000, 3000))
     import_files(stocked, collect_files([tmp_path / "big"]), ImportOptions(owner_id=admin.id), workers=2)

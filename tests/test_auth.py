@@ -173,6 +173,7 @@ def test_a_stolen_session_cannot_guess_the_password_on_the_change_form(server: s
     assert thief.get("/account").status_code == 200  # the session itself is not ended by the limit
 
 
+@pytest.mark.slow
 def test_failures_on_the_change_form_count_toward_the_logins_limits(proxied) -> None:
     """Per account and per address, as failed logins do; and failed logins limit the form."""
     base, _library = proxied
@@ -214,6 +215,7 @@ def _login_time(base: str, name: str, password: str, address: str) -> tuple[floa
     return elapsed, answer.status_code, re.sub(r'(value|content)="[^"]*"', "", answer.text)
 
 
+@pytest.mark.serial
 def test_an_unknown_user_and_a_wrong_password_answer_alike_in_about_the_same_time(proxied) -> None:
     """Not a speed test: without the dummy hash an unknown name answers ~50x faster than a wrong
     password (a few ms against an argon2 verification), which tells an attacker who has an account.
@@ -323,6 +325,7 @@ def test_every_state_changing_route_needs_the_token_and_our_origin(routes_world,
         assert digest() == before, (rule, attack)
 
 
+@pytest.mark.slow
 def test_the_same_bodies_go_through_with_the_token_and_our_origin(routes_world) -> None:
     """So the refusals above are the checks' doing, not a bad body's."""
     server, ids, changing = routes_world
@@ -377,6 +380,7 @@ def test_ws_php_refuses_a_foreign_origin_even_with_a_valid_session_and_token(
     assert client.ok("pwg.categories.add", {"name": "From darktable"})["id"]
 
 
+@pytest.mark.serial
 def test_password_checks_at_once_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each argon2 check holds 64 MB: sixteen request threads checking at once must not all run."""
     import threading

@@ -47,7 +47,10 @@ from tests.conftest import REPO, Web, make_config, make_jpegs, png_bomb, run_cli
 
 # Photoflow silences Pillow's warning once per process (it refuses above its own limit); pytest restores
 # the warning filters after each test, so the server's threads would show it here.
-pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
+    pytest.mark.xdist_group("bad-input-world"),  # one worker builds the module's world
+]
 FUZZ = settings(
     max_examples=60,
     deadline=None,
@@ -361,6 +364,7 @@ def album_id_for(world: World, target: str, actor: str) -> str:
 )
 @example(name="bob", password=MEMBER_PW, next_="/\nx", extra=[])
 @example(name="bob", password=MEMBER_PW, next_="/caf\u20ac/\u202e", extra=[])
+@pytest.mark.slow
 def test_web_login_form(world: World, name: Any, password: Any, next_: Any, extra: list) -> None:
     browser = Web(world.base)
     browser.get("/login")
@@ -393,6 +397,7 @@ ALBUM_ACTIONS = ["edit", "visibility", "cover", "remove", "share", "unshare", "d
 @example(actor="bob", target="own", action="edit", fields=[("title", "ok"), ("next", "/a\nb")])
 @example(actor="bob", target="huge", action="edit", fields=[("title", "ok")])
 @example(actor="bob", target="other", action="delete", fields=[])
+@pytest.mark.slow
 def test_web_album_forms(
     world: World, browsers: dict[str, Web], actor: str, target: str, action: Any, fields: list
 ) -> None:
@@ -420,6 +425,7 @@ def test_web_album_forms(
 )
 @example(actor="bob", path="/albums", fields=[("title", "x" * 201)])
 @example(actor="bob", path="/albums", fields=[("title", b"\xff\xfe")])
+@pytest.mark.slow
 def test_web_album_create(
     world: World, browsers: dict[str, Web], actor: str, path: str, fields: list
 ) -> None:
@@ -449,6 +455,7 @@ def test_web_album_create(
 @example(actor="bob", target="bobs", delete=False, fields=[("albums_sent", "1"), ("album", "9" * 30)])
 @example(actor="bob", target="admin1", delete=True, fields=[])
 @example(actor="bob", target="bobs", delete=False, fields=[("title", "x\x00y"), ("next", "/\r\n")])
+@pytest.mark.slow
 def test_web_photo_forms(
     world: World, browsers: dict[str, Web], actor: str, target: str, delete: bool, fields: list
 ) -> None:
@@ -482,6 +489,7 @@ def carol(world: World) -> dict[str, Any]:
 @example(old="RIGHT", new="a\x00b\nc\u202e long enough", same=True)
 @example(old="RIGHT", new="x" * 200_000, same=True)
 @example(old="RIGHT", new=b"\xff\xfe not UTF-8 at all", same=True)
+@pytest.mark.slow
 def test_web_password_change(world: World, carol: dict[str, Any], old: Any, new: Any, same: bool) -> None:
     browser = carol["browser"]
     pairs = [
@@ -661,6 +669,7 @@ def assert_stored_inside(world: World, photo_id: int) -> None:
 @example(name="..\\..\\pf-escape.jpg", star=False, album=None)
 @example(name="a\x00b\n/c.jpg", star=True, album="9" * 30)
 @example(name="x.jpg", star=True, album="²")
+@pytest.mark.slow
 def test_web_upload_names_are_only_display_text(
     world: World, browsers: dict[str, Web], name: str, star: bool, album: str | None
 ) -> None:
@@ -898,6 +907,7 @@ METHOD_NAMES = [
 
 @settings(FUZZ, max_examples=200)
 @given(data=st.data())
+@pytest.mark.slow
 def test_ws_methods_and_parameters(world: World, ws_world: dict[str, Any], data: st.DataObject) -> None:
     member = data.draw(st.booleans(), label="member")
     method = data.draw(st.sampled_from(METHOD_NAMES), label="method")
@@ -991,6 +1001,7 @@ def test_ws_known_nasty_calls(world: World, ws_world: dict[str, Any], method: st
 )
 @example(method="pwg.images.upload", name="a\nb/../c.jpg", field_name="name", category="²", member=True)
 @example(method="pwg.images.upload", name="x.jpg", field_name=None, category=str(MISSING), member=True)
+@pytest.mark.slow
 def test_ws_uploads_with_hostile_names(
     world: World,
     ws_world: dict[str, Any],
@@ -1108,6 +1119,7 @@ def test_cli_import_names_that_look_like_options_or_exiftool_arguments(world: Wo
         unique_by=lambda n: n,
     )
 )
+@pytest.mark.slow
 def test_cli_import_generated_names(world: World, names: list[str]) -> None:
     folder = world.inputs / f"cli-gen-{secrets.token_hex(4)}"
     folder.mkdir()
@@ -1137,6 +1149,7 @@ USER_NAMES = [
 ]
 
 
+@pytest.mark.slow
 def test_cli_create_user_with_hostile_names(world: World) -> None:
     for name, outcome in USER_NAMES:
         was = before(world)

@@ -43,9 +43,11 @@ ALBUM = "Spring walk"
 WAIT = 20_000  # ms, for a loaded machine; every wait ends as soon as its condition holds
 FINISHED = ["imported", "attached", "duplicate", "failed"]  # a queue row's class once its file is done
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install chromium"
-)
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install chromium"),
+    pytest.mark.slow,
+    pytest.mark.xdist_group("chromium"),  # one Chromium for the module
+]
 
 # How many figures of the pig.js grids under `scope` show their grid picture, loaded (not only the
 # blurred 20 px placeholder pig.js shows first).

@@ -59,6 +59,7 @@ def test_help_texts(tmp_path: Path) -> None:
         assert option in imp
 
 
+@pytest.mark.slow
 def test_create_user_refusals_are_one_line(ready: Config) -> None:
     again = run_cli(ready, "create-user", "Ann", "--password-stdin", input="another password\n")
     assert again.returncode == 1 and again.stderr.strip() == "photoflow: a user named 'Ann' already exists"
@@ -66,6 +67,7 @@ def test_create_user_refusals_are_one_line(ready: Config) -> None:
     assert empty.returncode == 1 and "password is empty" in empty.stderr
 
 
+@pytest.mark.slow
 def test_a_broken_file_among_500_fails_alone(ready: Config, tmp_path: Path) -> None:
     folder = tmp_path / "batch"
     make_jpegs(folder, 499)
@@ -83,6 +85,7 @@ def test_a_broken_file_among_500_fails_alone(ready: Config, tmp_path: Path) -> N
     assert checked.returncode == 0 and "datastore is consistent" in checked.stdout
 
 
+@pytest.mark.slow
 def test_import_refusals(ready: Config, tmp_path: Path) -> None:
     # A path that is not there is refused before anything is imported (the console's sentence too).
     make_jpegs(tmp_path / "some", 2)
@@ -102,6 +105,7 @@ def test_import_refusals(ready: Config, tmp_path: Path) -> None:
     assert public.returncode == 1 and "--album" in public.stderr
 
 
+@pytest.mark.slow
 def test_recursive_and_regenerate(ready: Config, tmp_path: Path) -> None:
     make_jpegs(tmp_path / "tree", 3)
     make_jpegs(tmp_path / "tree" / "sub", 3, start=10)
@@ -123,6 +127,7 @@ def test_recursive_and_regenerate(ready: Config, tmp_path: Path) -> None:
     assert everything.stdout.strip() == "rendered 6 of 6 photos"
 
 
+@pytest.mark.slow
 def test_kill_9_during_an_import_then_rerun_and_check(ready: Config, tmp_path: Path) -> None:
     folder = tmp_path / "many"
     make_jpegs(folder, 60, size=(1600, 1200))
@@ -164,6 +169,7 @@ def worker_pids(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_import_loses_no_file(ready: Config, tmp_path: Path) -> None:
     """The OOM killer (or a crash in a decoder) takes a worker: its files are retried, none is lost."""
     folder = tmp_path / "many"
@@ -181,6 +187,7 @@ def test_a_worker_killed_mid_import_loses_no_file(ready: Config, tmp_path: Path)
     assert "datastore is consistent" in swept.stdout, swept.stdout
 
 
+@pytest.mark.slow
 def test_two_imports_at_once_into_one_sqlite_database(ready: Config, tmp_path: Path) -> None:
     folder_a, folder_b = tmp_path / "a", tmp_path / "b"
     make_jpegs(folder_a, 40, size=(400, 300))
@@ -197,6 +204,7 @@ def test_two_imports_at_once_into_one_sqlite_database(ready: Config, tmp_path: P
     assert run_cli(ready, "check").returncode == 0
 
 
+@pytest.mark.slow
 def test_import_with_workers_into_postgresql(pg_server, tmp_path: Path) -> None:
     """Worker processes each open their own connection to the server; the rows land once."""
     name = "cli_" + os.urandom(6).hex()
@@ -216,6 +224,7 @@ def test_import_with_workers_into_postgresql(pg_server, tmp_path: Path) -> None:
         pg_server.drop_database(name)
 
 
+@pytest.mark.slow
 def test_serve_health_page_and_graceful_stop(ready: Config) -> None:
     port = free_port()
     env = {**os.environ, **ready.env(), "PORT": str(port), "PYTHONPATH": str(REPO)}
@@ -275,6 +284,7 @@ def test_the_core_never_imports_a_front_end() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_missing_exiftool_is_one_line_saying_how_to_install_it(ready: Config, samples: Path) -> None:
     env = ready.env() | {"EXIFTOOL": "/nonexistent/exiftool"}
     result = run_cli(ready, "import-image", str(samples / "jpeg/nature"), env_override=env)
@@ -286,6 +296,7 @@ def test_missing_exiftool_is_one_line_saying_how_to_install_it(ready: Config, sa
     assert count(ready, "photo") == 0
 
 
+@pytest.mark.slow
 def test_a_backup_taken_during_an_import_is_consistent(ready: Config, tmp_path: Path) -> None:
     folder = tmp_path / "batch"
     make_jpegs(folder, 40, size=(1200, 900))

@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from peewee import fn
 
 from photoflow import db as database
@@ -22,6 +23,8 @@ from photoflow.config import Config
 from photoflow.library import open_library
 from photoflow.models import Album, File, Photo, PhotoAlbum, User
 from tests.conftest import Served, Web, make_config, make_jpegs, run_cli, web_as
+
+pytestmark = [pytest.mark.serial, pytest.mark.slow]  # a minute of writes at once: timing-sensitive
 
 DURATION = 60  # seconds of everyone writing at once
 UPLOADERS = 2  # web clients uploading through the upload tab

@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input
 
 from photoflow import check
@@ -26,6 +27,8 @@ from tests.test_admin_tui import (
     until,
     words,
 )
+
+pytestmark = pytest.mark.slow
 
 MARKER = "PWNED_BY_A_NAME"
 # PyExifTool joins its arguments with newlines: this name would be `-if` and a Perl expression.

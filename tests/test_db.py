@@ -149,6 +149,7 @@ def test_read_then_write_transactions_do_not_fail_as_locked(tmp_path: Path) -> N
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@pytest.mark.slow
 def test_db_status_command(config) -> None:
     result = run_cli(config, "db", "status")
     assert result.returncode == 0, result.stderr

@@ -170,6 +170,7 @@ def test_every_crash_point_is_placed_in_the_code() -> None:
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
+@pytest.mark.slow
 def test_a_kill_at_each_step_of_an_import_loses_nothing_and_the_rerun_completes(
     point: str, config: Config, library: Library, admin: User, tmp_path: Path
 ) -> None:
@@ -195,6 +196,7 @@ def test_a_kill_at_each_step_of_an_import_loses_nothing_and_the_rerun_completes(
 
 
 @pytest.mark.parametrize("point", ["renamed"])
+@pytest.mark.slow
 def test_a_worker_killed_mid_import_fails_its_files_alone_and_the_rerun_completes(
     point: str, config: Config, library: Library, admin: User, tmp_path: Path
 ) -> None:
@@ -325,6 +327,7 @@ def test_a_full_datastore_during_a_web_upload_is_a_507_leaves_nothing_and_reads_
         assert_whole(config, library.store, earlier)
 
 
+@pytest.mark.slow
 def test_a_full_datastore_during_a_cli_import_fails_each_file_in_one_line_and_leaves_nothing(
     tmp_path: Path,
 ) -> None:
@@ -387,6 +390,7 @@ def test_a_full_datastore_during_ws_php_uploads_is_a_piwigo_failure_and_leaves_n
         assert_whole(config, library.store, earlier)
 
 
+@pytest.mark.slow
 def test_a_full_temporary_directory_changes_nothing_for_imports_and_uploads(
     tmp_path: Path, config: Config, library: Library, admin: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -61,6 +61,7 @@ def test_names_are_display_text_and_pair_keys() -> None:
     assert pair_key("PXL_20231010_123456789.RAW-02.ORIGINAL.dng") == "pxl_20231010_123456789"
 
 
+@pytest.mark.slow
 def test_every_sample_picture_imports_with_its_metadata(library: Library, admin: User, samples: Path) -> None:
     folders = ["jpeg/cameras", "jpeg/orientation", "jpeg/gps", "heic", "webp", "png", "tiff"]
     summary = run_import(library, admin, *(samples / f for f in folders))
@@ -261,6 +262,7 @@ def test_bad_files_fail_alone_with_reasons_and_leave_nothing(
     assert list(library.store.tmp.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_generated_24_megapixel_jpeg(library: Library, admin: User, tmp_path: Path) -> None:
     img = Image.effect_noise((6000, 4000), 40).convert("RGB")
     path = tmp_path / "big.jpg"

@@ -12,10 +12,13 @@ import gc
 import weakref
 
 import bottle
+import pytest
 
 from photoflow.library import Library
 from photoflow.models import Photo
 from tests.conftest import Web
+
+pytestmark = pytest.mark.serial  # counts every object of the process
 
 ROUNDS = 30
 

@@ -26,7 +26,7 @@ from photoflow.models import File, LoginFailure, Photo, User
 from tests.conftest import REPO, Web, free_port, make_config, make_jpegs, run_cli, wait_up, web_as
 from tests.test_importer import CR3, SMALL_JPEG, copy, exiftool_write
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("multihost-cluster")]
 
 PASSWORD = "correct horse"
 

@@ -22,7 +22,7 @@ from tests.pgserver import PostgresServer, unique_name, why_unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("pgserver")]  # one module server
 
 
 def _skip_if_unavailable() -> None:
@@ -223,6 +223,7 @@ def test_stop_ends_the_process_and_removes_every_folder() -> None:
     srv.stop()  # a second stop is harmless
 
 
+@pytest.mark.slow
 def test_a_killed_test_run_leaves_nothing_that_blocks_the_next() -> None:
     _skip_if_unavailable()
     script = (

@@ -1023,6 +1023,7 @@ def test_several_sessions_of_one_user_work_at_once(server: str, world: World) ->
     assert all(c.ok("pwg.session.getStatus")["username"] == "admin" for c in clients[1:])
 
 
+@pytest.mark.slow
 def test_login_shares_the_webs_rate_limit(server: str, admin: User) -> None:
     client = Client(server)
     for _ in range(sessions.MAX_FAILURES):

@@ -995,6 +995,7 @@ def test_the_server_field_with_a_trailing_slash(server: str, admin: User, tmp_pa
 
 @pytest.mark.parametrize("privacy", [pytest.param(EVERYONE, id="everyone"), pytest.param(YOU, id="you")])
 @pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.slow
 def test_export_a_24mp_jpeg_into_a_new_album(
     variant: Variant,
     privacy: int,
@@ -1247,6 +1248,7 @@ def test_second_export_overwrite(
 
 
 @pytest.mark.parametrize("variant", CONFLICT_VARIANTS)
+@pytest.mark.slow
 def test_conflict_check_pages_until_a_page_is_empty(
     variant: Variant, server: str, admin: User, library: Library, tmp_path: Path
 ) -> None:

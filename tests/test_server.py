@@ -225,6 +225,7 @@ def ready(tmp_path: Path) -> Config:
     return config
 
 
+@pytest.mark.slow
 def test_sigterm_lets_an_upload_in_flight_finish(ready: Config, samples: Path) -> None:
     served = Served(ready, SHUTDOWN_TIMEOUT="30")
     try:
@@ -270,6 +271,7 @@ def test_sigterm_lets_an_upload_in_flight_finish(ready: Config, samples: Path) -
         database.close_database()
 
 
+@pytest.mark.slow
 def test_sighup_restarts_in_place_and_keeps_sessions(ready: Config) -> None:
     served = Served(ready)
     try:

@@ -18,6 +18,8 @@ from photoflow.server import BODY_PRELOAD, HEAD_TIMEOUT
 from photoflow.storage import TMP
 from tests.conftest import Served, make_config, run_cli, web_as
 
+pytestmark = [pytest.mark.serial, pytest.mark.slow]  # timeouts and rates: the machine alone
+
 THREADS = 6  # one more than the slow bodies that do reach a thread (the draggers below)
 SLOW_HEADS = THREADS + 4  # more than the server has threads: any one of them holding a thread starves it
 SLOW_BODIES = THREADS + 4

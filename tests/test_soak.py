@@ -9,11 +9,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 
 import soak  # bench/ is not a package: its scripts import harness as a module
+
+pytestmark = [pytest.mark.serial, pytest.mark.slow]  # latencies and memory under load: the machine alone
 
 SECONDS = 10
 WARMUP = 3

@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import pytest
+
 from photoflow import services, sessions
 from photoflow.batch import collect_files, import_files
 from photoflow.config import Config
@@ -341,6 +343,7 @@ def test_upload_names_are_display_text(server: str, admin: User, samples: Path) 
     assert stored.path.startswith("originals/") and ".." not in stored.path
 
 
+@pytest.mark.slow
 def test_a_100_mb_raw_uploads_without_filling_memory(
     admin: User, library: Library, samples: Path, tmp_path: Path
 ) -> None:
