@@ -59,6 +59,7 @@ bench: setup migrate bench-deps
 	$(PY) bench/gallery_bench.py
 	$(PY) bench/derivative_bench.py
 	$(PY) bench/piwigo_bench.py
+	$(PY) bench/piwigo_paging_bench.py
 	$(PY) bench/console_bench.py
 	$(PY) bench/multihost_bench.py
 	$(PY) bench/soak.py
