@@ -999,6 +999,36 @@ def test_a_foreign_origin_or_cross_site_fetch_changes_nothing(
     assert {a.title for a in Album.select()} == {"Same site", "No origin"}
 
 
+def test_a_logout_link_from_another_site_ends_no_session(server: str, admin: User) -> None:
+    """A GET that changes state is refused when another site started it, and a ws.php logout never ends
+    the web session of the same browser (issue 12: a link or redirect carries the SameSite=Lax cookie)."""
+    browser = web_as(server, "admin", PASSWORD)
+    logout = server + "/ws.php?format=json&method=pwg.session.logout"
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        answer = browser.http.get(logout, headers=headers, timeout=30)
+        assert answer.status_code == 401 and answer.json()["stat"] == "fail", headers
+        assert browser.get("/account").status_code == 200  # still logged in on the web
+    # From this site, or from no page at all, the call succeeds: and still ends no web session.
+    answer = browser.http.get(logout, headers={"Sec-Fetch-Site": "same-origin"}, timeout=30)
+    assert answer.status_code == 200 and answer.json()["result"] is True
+    assert browser.get("/account").status_code == 200
+    # A ws.php session (pwg_id) is what a ws.php logout ends, and a cross-site one is refused too.
+    client = member(server)
+    assert client.fail("pwg.session.logout", http="GET", headers={"Sec-Fetch-Site": "cross-site"})[0] == 401
+    assert client.ok("pwg.session.getStatus")["username"] == "admin"
+    client.ok("pwg.session.logout")
+    assert client.ok("pwg.session.getStatus")["username"] == "guest"
+    # Reads stay open to any site's links (nothing to change, and no CORS to read them with).
+    assert (
+        browser.http.get(
+            server + "/ws.php?format=json&method=pwg.getVersion",
+            headers={"Sec-Fetch-Site": "cross-site"},
+            timeout=30,
+        ).json()["stat"]
+        == "ok"
+    )
+
+
 def test_several_sessions_of_one_user_work_at_once(server: str, world: World) -> None:
     clients = [member(server) for _ in range(3)]
     assert len({c.pwg_id for c in clients}) == 3

@@ -185,6 +185,8 @@ class Method:
     params: tuple[Param, ...] = ()
     description: str = ""
     post_only: bool = False
+    # Changes state even when called by GET (a logout): refused when another site started the request.
+    writes_by_get: bool = False
     admin_only: bool = False
     guests: bool = False  # callable without logging in
     token: bool = False  # needs the session's pwg_token
@@ -202,6 +204,16 @@ def method(name: str, *params: Param, **options: Any) -> Callable[[Callable[...,
         return handler
 
     return register
+
+
+def changes_state(name: str, http_method: str) -> bool:
+    """Whether a call of this method may change something: every POST, and the few methods that do by GET.
+
+    A call that may is refused when another site started it (photoflow/web/ws.py): a link or a
+    redirect carries the session cookie (SameSite=Lax) on a top-level GET.
+    """
+    entry = METHODS.get(name)
+    return http_method == "POST" or (entry is not None and entry.writes_by_get)
 
 
 def dispatch(call: Call) -> Answer:

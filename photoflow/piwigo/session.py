@@ -38,9 +38,9 @@ def login(call: Call, p: dict[str, Any]) -> Answer:
     return Answer(True, new_session=started.token)
 
 
-@method("pwg.session.logout", guests=True)
+@method("pwg.session.logout", guests=True, writes_by_get=True)
 def logout(call: Call, p: dict[str, Any]) -> Answer:
-    """End the session (the HTTP layer ends it with the cookie it came with)."""
+    """End the ws.php session (the HTTP layer ends the one its pwg_id cookie names; never the web's)."""
     return Answer(True, end_session=True)
 
 

@@ -7,8 +7,9 @@ redirect (libcurl would turn the POST into a GET); every failure is a `stat: fai
 never an HTML page, and oversized uploads too (darktable takes a proxy's HTML 413 for success).
 
 Darktable sends no Origin, Referer or token, so writes are protected by being POST-only, by refusing
-any request that a page of another site started (a present foreign Origin, or Sec-Fetch-Site
-cross-site), and by SameSite=Lax session cookies; and there are no CORS headers.
+any call that may change state (every POST, and a logout by GET) that a page of another site started
+(a present foreign Origin, or Sec-Fetch-Site cross-site), and by SameSite=Lax session cookies; and
+there are no CORS headers. A ws.php logout ends the ws.php session (pwg_id) only, never the web's.
 """
 
 from __future__ import annotations
@@ -60,12 +61,11 @@ def handle(library: Library) -> HTTPResponse:
     try:
         if fmt not in ("json", "rest"):
             raise WsError(piwigo.INVALID_PARAM, f"Invalid parameter format: {fmt!r} is not offered, use json")
-        cookie = request.get_cookie(COOKIE) or request.get_cookie("pf_session")
-        session = sessions.lookup(cookie)
+        session = sessions.lookup(request.get_cookie(COOKIE) or request.get_cookie("pf_session"))
         viewer = Viewer(user=session.user if session else None)
         params = _params(library, session is not None, uploads)
         name = (params.get("method") or [""])[0] or _query().get("method", [""])[0]
-        if request.method == "POST":
+        if piwigo.changes_state(name, request.method):
             _refuse_other_sites()
         call = Call(
             method=name,
@@ -118,7 +118,9 @@ def handle(library: Library) -> HTTPResponse:
             max_age=lifetime,
         )
     if answer.end_session:
-        sessions.end(cookie)
+        # Only a ws.php session: a logout through ws.php (a client's, or a link another site planted)
+        # leaves the same browser's web session alone.
+        sessions.end(request.get_cookie(COOKIE))
         response.delete_cookie(COOKIE, path="/")
     return response
 
