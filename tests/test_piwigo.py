@@ -999,6 +999,35 @@ def test_a_foreign_origin_or_cross_site_fetch_changes_nothing(
     assert {a.title for a in Album.select()} == {"Same site", "No origin"}
 
 
+def test_a_post_with_an_empty_body_takes_the_querys_parameters(server: str, admin: User) -> None:
+    """The Android app creates an album with every parameter in the query of a POST and no body (issue 12,
+    item 2); Piwigo reads the body when it has parameters and the query otherwise."""
+    client = member(server)
+    answer = client.http.post(
+        client.url,
+        params={"format": "json", "method": "pwg.categories.add", "name": "From the query"},
+        data=b"",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
+    album_id = ok_result(answer)["id"]
+    assert Album.get_by_id(album_id).title == "From the query"
+    # A body with parameters is what counts, as in Piwigo: the query's name is not read then.
+    answer = client.raw(b"method=pwg.categories.add&name=From+the+body", query="format=json&name=Ignored")
+    assert Album.get_by_id(ok_result(answer)["id"]).title == "From the body"
+    # Still POST only, and still refused when another site started it.
+    code, _ = client.fail("pwg.categories.add", {"name": "By GET"}, http="GET")
+    assert code == 405
+    answer = client.http.post(
+        client.url,
+        params={"format": "json", "method": "pwg.categories.add", "name": "Forged"},
+        headers={"Sec-Fetch-Site": "cross-site"},
+        timeout=30,
+    )
+    assert answer.status_code == 401
+    assert not Album.select().where(Album.title.in_(["By GET", "Forged", "Ignored"])).exists()
+
+
 def test_a_logout_link_from_another_site_ends_no_session(server: str, admin: User) -> None:
     """A GET that changes state is refused when another site started it, and a ws.php logout never ends
     the web session of the same browser (issue 12: a link or redirect carries the SameSite=Lax cookie)."""

@@ -1,8 +1,9 @@
 """`/ws.php` over HTTP: a request becomes a `piwigo.Call`, an answer becomes Piwigo's JSON or XML.
 
 The rules of the protocol as its clients use it (../shared/docs/piwigo.md): the format comes from the
-query string only (XML when absent); parameters from the POST body on POST, else from the query, and
-`method` from the body or else the query — one rule, used for dispatch and checks alike; never a
+query string only (XML when absent); parameters from the POST body on POST (from the query when the
+body has none), else from the query, and `method` from the body or else the query — one rule, used for
+dispatch and checks alike; never a
 redirect (libcurl would turn the POST into a GET); every failure is a `stat: fail` in the asked format,
 never an HTML page, and oversized uploads too (darktable takes a proxy's HTML 413 for success).
 
@@ -188,7 +189,9 @@ def _params(library: Library, logged_in: bool, uploads: list[Upload]) -> dict[st
     if length > MAX_FORM_BYTES:
         raise WsError(413, "The form is larger than the server accepts")
     body = request.environ["wsgi.input"].read(length) if length > 0 else b""
-    return piwigo.read_urlencoded(body)
+    # As Piwigo: the body's parameters when it has any, else the query's (the Android app POSTs
+    # pwg.categories.add with every parameter in the query and no body).
+    return piwigo.read_urlencoded(body) or dict(_query())
 
 
 def _failure(fmt: str, error: WsError) -> HTTPResponse:
