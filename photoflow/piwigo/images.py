@@ -236,7 +236,7 @@ def add(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     name = p["original_filename"] or p["name"] or f"{md5}.jpg"
     staged = call.library.store.chunks.assemble(_chunk_key(target.owner_id, "add", md5), None)
     if staged.md5 != md5:
-        uploads.discard(call.library, staged)
+        call.library.store.discard(staged)
         raise WsError(SERVER_ERROR, "MD5 checksum chunked file mismatched")
     photo_id = _import(call, Upload("file", name, staged), target)
     return {"image_id": photo_id, "url": photo_url(call, photo_id)}

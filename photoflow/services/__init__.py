@@ -10,7 +10,6 @@ from photoflow.batch import RenderJob, render_jobs, render_photo
 from photoflow.services.albums import (
     add_to_album,
     album_by_share_token,
-    album_exists,
     album_for_import,
     albums,
     create_album,
@@ -98,7 +97,6 @@ __all__ = [
     "UserListing",
     "add_to_album",
     "album_by_share_token",
-    "album_exists",
     "album_for_import",
     "albums",
     "albums_with_counts",

@@ -139,12 +139,6 @@ def album_by_share_token(token: str) -> Album:
     return album
 
 
-def album_exists(album_id: int) -> None:
-    """NotFound unless the album exists."""
-    if not Album.select().where(Album.id == album_id).exists():
-        raise NotFound("no such album")
-
-
 def albums() -> list[Album]:
     """Every album, by title."""
     return list(Album.select().order_by(fn.LOWER(Album.title), Album.id))

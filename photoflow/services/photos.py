@@ -93,11 +93,8 @@ def set_level(photo_id: int, level: int) -> None:
 
 
 def set_photo_albums(photo_id: int, album_ids: list[int]) -> None:
-    """Put a photo in exactly these albums (ids of albums that do not exist are left out)."""
-    with db.atomic():
-        if Photo.get_or_none(Photo.id == photo_id) is None:
-            raise NotFound("no such photo")
-        _set_albums(photo_id, album_ids, only_add=False)
+    """Put a photo in exactly these albums."""
+    update_photo(photo_id, PhotoEdit(albums=tuple(album_ids)))
 
 
 def _set_albums(photo_id: int, album_ids: Iterable[int], only_add: bool) -> None:

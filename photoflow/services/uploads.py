@@ -94,8 +94,3 @@ def upload(library: Library, files: list[Prepared], target: UploadTarget) -> lis
 def upload_one(library: Library, staged: Staged, name: str, target: UploadTarget) -> FileResult:
     """Import one staged file (a Piwigo client's); its result, failed with the reason or not."""
     return upload(library, [prepare(library, staged, name)], target)[0]
-
-
-def discard(library: Library, staged: Staged) -> None:
-    """Remove a staged file that will not be imported."""
-    library.store.discard(staged)
